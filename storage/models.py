@@ -1,0 +1,148 @@
+"""The tables of the store.
+
+Timestamps are timezone-aware UTC in Python on every backend (`UTCDateTime`).
+Uniqueness that the product promises lives in the schema, not only in Python:
+one article per canonical URL and per text hash, one alert per (rule, article),
+one delivery per (alert, channel).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC; always hands back aware UTC datetimes.
+
+    SQLite keeps no zone, so values are written as naive UTC there and the zone
+    is put back on read; PostgreSQL gets `timestamp with time zone`.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to the store; use aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _when(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+# Sources: one row per configured source name; created on first sight.
+class Source(SQLModel, table=True):
+    __tablename__ = "sources"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(200), unique=True, nullable=False))
+    kind: str = Field(max_length=20)
+    location: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    last_run_at: datetime | None = _when()
+    last_success_at: datetime | None = _when()
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    consecutive_failures: int = Field(default=0)
+
+
+# Articles: the system of record. `canonical_url` and `text_hash` are each unique.
+class Article(SQLModel, table=True):
+    __tablename__ = "articles"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("sources.id"), nullable=False, index=True)
+    )
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    canonical_url: str = Field(sa_column=Column(Text, unique=True, nullable=False))
+    guid: str | None = Field(default=None, sa_column=Column(Text))
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    author: str | None = Field(default=None, sa_column=Column(Text))
+    published_at: datetime | None = _when(index=True)
+    language: str | None = Field(default=None, max_length=20)
+    site_name: str | None = Field(default=None, sa_column=Column(Text))
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    text_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    origin: str = Field(max_length=10)
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    fetched_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True)
+    )
+    run_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("runs.id"), nullable=True)
+    )
+
+
+# Alerts: one per (rule, article), ever; `id` is stable for the pair across stores.
+class Alert(SQLModel, table=True):
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("rule", "article_id", name="uq_alert_rule_article"),)
+
+    id: str = Field(sa_column=Column(String(32), primary_key=True))
+    rule: str = Field(sa_column=Column(String(200), nullable=False, index=True))
+    query: str = Field(sa_column=Column(Text, nullable=False))
+    article_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("articles.id"), nullable=False, index=True)
+    )
+    terms: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of matched terms
+    snippet: str = Field(sa_column=Column(Text, nullable=False))
+    snippet_start: int = 0
+    snippet_end: int = 0
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True)
+    )
+
+
+# Deliveries: the outbox. One row per (alert, channel), written with the alert.
+class Delivery(SQLModel, table=True):
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("alert_id", "channel", name="uq_delivery_alert_channel"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: str = Field(
+        sa_column=Column(String(32), ForeignKey("alerts.id"), nullable=False, index=True)
+    )
+    channel: str = Field(sa_column=Column(String(200), nullable=False))
+    status: str = Field(sa_column=Column(String(10), nullable=False, index=True))
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    claimed_at: datetime | None = _when()
+    sent_at: datetime | None = _when()
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+# Runs: one row per monitoring run, with its summary as JSON.
+class Run(SQLModel, table=True):
+    __tablename__ = "runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    finished_at: datetime | None = _when()
+    status: str = Field(default="running", max_length=20)
+    flow_run_id: str | None = Field(default=None, max_length=64)
+    summary: str | None = Field(default=None, sa_column=Column(Text))

@@ -1,0 +1,34 @@
+"""Shapes that cross into the store; the tables themselves live in `storage.models`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Origin = Literal["page", "feed", "seed", "html"]
+
+
+class ArticleIn(BaseModel):
+    """An extracted article on its way into the store.
+
+    `origin` says where the text came from: a fetched `page`, the feed entry's
+    own content (`feed`, when the page failed; `note` says why), a text `seed`
+    file, or an `html` seed file. The store derives the canonical URL and the
+    text hash itself.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str
+    source: str
+    title: str
+    text: str
+    origin: Origin
+    author: str | None = None
+    published_at: datetime | None = None  # timezone-aware UTC
+    language: str | None = None
+    site_name: str | None = None
+    guid: str | None = None
+    note: str | None = None

@@ -1,0 +1,81 @@
+"""Fixtures shared by the whole suite: real servers on 127.0.0.1 and the stores under test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import LoopbackHTTPServer, LoopbackSMTPServer
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SEED_DOCUMENT = SHARED / "seeds" / "000_a7d8362a27637217.txt"
+CORPUS = SHARED / "corpus"
+PG_URL = os.environ.get(
+    "NEWSWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def shared_path(path: Path) -> Path:
+    """`path` under ../shared, or skip the test with the reason when it is absent."""
+    if not path.exists():
+        pytest.skip(f"{path} is absent: the shared corpus sits beside the project only in CI")
+    return path
+
+
+@pytest.fixture
+def http_server() -> Iterator[LoopbackHTTPServer]:
+    server = LoopbackHTTPServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[LoopbackSMTPServer]:
+    server = LoopbackSMTPServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'newswatch.db'}"
+
+
+def _postgres_schema_url() -> Iterator[str]:
+    """A fresh schema in the local PostgreSQL `test` database, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    schema = f"nw_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except OperationalError as error:
+        admin.dispose()
+        if os.environ.get("NEWSWATCH_REQUIRE_POSTGRES"):
+            raise
+        pytest.skip(f"PostgreSQL at {PG_URL} is not answering: {error.orig}")
+    separator = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    yield from _postgres_schema_url()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each store test runs once on SQLite and once on the local PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'newswatch.db'}"
+    else:
+        yield from _postgres_schema_url()

@@ -1,0 +1,184 @@
+"""Real servers on 127.0.0.1 for tests: an HTTP server and an SMTP sink.
+
+Tests talk to these over real sockets instead of patching libraries::
+
+    server.route("/feed.xml", feed_bytes, content_type="application/rss+xml")
+    url = server.url("/feed.xml")
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class LoopbackHTTPServer:
+    """A threaded HTTP server on 127.0.0.1 serving registered routes and recording requests.
+
+    A route answers every request with one response, or with a queue of responses
+    (the last one repeats), e.g. a webhook receiver that fails once then recovers.
+    Unknown paths answer 404.
+    """
+
+    def __init__(self) -> None:
+        self._routes: dict[str, deque[Response]] = {}
+        self._lock = threading.Lock()
+        self.requests: list[RecordedRequest] = []
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def route(
+        self,
+        path: str,
+        body: bytes | str = b"",
+        *,
+        status: int = 200,
+        content_type: str = "text/html; charset=utf-8",
+        headers: dict[str, str] | None = None,
+    ) -> str:
+        """Serve `body` at `path` for every request; returns the full URL."""
+        data = body.encode() if isinstance(body, str) else body
+        response = Response(status, data, {"Content-Type": content_type, **(headers or {})})
+        return self.sequence(path, [response])
+
+    def sequence(self, path: str, responses: list[Response]) -> str:
+        """Serve `responses` in order at `path`; the last one repeats."""
+        with self._lock:
+            self._routes[path] = deque(responses)
+        return self.url(path)
+
+    def requests_to(self, path: str, method: str | None = None) -> list[RecordedRequest]:
+        with self._lock:
+            return [
+                r
+                for r in self.requests
+                if r.path == path and (method is None or r.method == method)
+            ]
+
+    def start(self) -> LoopbackHTTPServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def _next_response(self, path: str) -> Response:
+        with self._lock:
+            queue = self._routes.get(path.split("?", 1)[0]) or self._routes.get(path)
+            if not queue:
+                return Response(404, b"not found", {"Content-Type": "text/plain"})
+            return queue.popleft() if len(queue) > 1 else queue[0]
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                server._record(RecordedRequest(self.command, self.path, headers, body))
+                response = server._next_response(self.path)
+                self.send_response(response.status)
+                for name, value in response.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(response.body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(response.body)
+
+            do_GET = do_POST = do_HEAD = do_PUT = _serve
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        return Handler
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class _CollectingHandler:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001 (aiosmtpd hook)
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append(message)  # type: ignore[arg-type]
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 Message accepted for delivery"
+
+
+class LoopbackSMTPServer:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it receives."""
+
+    def __init__(self, *, port: int | None = None) -> None:
+        self._handler = _CollectingHandler()
+        self._controller = Controller(self._handler, hostname="127.0.0.1", port=port or free_port())
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return self._handler.messages
+
+    @property
+    def envelopes(self) -> list[tuple[str, list[str]]]:
+        return self._handler.envelopes
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return int(self._controller.port)
+
+    def start(self) -> LoopbackSMTPServer:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()

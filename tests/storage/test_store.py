@@ -1,0 +1,104 @@
+"""The store on SQLite and on the local PostgreSQL: each test runs on both."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from storage import (
+    Article,
+    ArticleIn,
+    StoreUnavailable,
+    add_articles,
+    ensure_sources,
+    iter_articles,
+    open_store,
+    stored_urls,
+)
+
+
+def article(url: str, text: str, **fields: object) -> ArticleIn:
+    values = {"title": "A title", "source": "desk", "origin": "page", **fields}
+    return ArticleIn(url=url, text=text, **values)  # type: ignore[arg-type]
+
+
+def store(engine, articles: list[ArticleIn]):  # type: ignore[no-untyped-def]
+    with Session(engine) as session:
+        ids = ensure_sources(session=session, sources=[("desk", "feed", "https://x.test/feed")])
+        stored = add_articles(session=session, articles=articles, source_ids=ids, run_id=None)
+        session.commit()
+    return stored
+
+
+def test_same_article_is_stored_once_by_canonical_url(database_url: str) -> None:
+    engine = open_store(database_url)
+    first = store(engine, [article("https://x.test/a?utm_source=rss", "One text.")])
+    again = store(engine, [article("HTTPS://X.TEST/a#top", "A changed text.")])
+    assert len(first.new) == 1
+    assert again.new == []
+    assert [reason for _, reason in again.duplicates] == ["same URL"]
+
+
+def test_same_text_at_another_url_is_a_duplicate(database_url: str) -> None:
+    engine = open_store(database_url)
+    stored = store(
+        engine,
+        [article("https://x.test/a", "Wire story text."),
+         article("https://y.test/b", "wire  STORY text")],
+    )
+    assert len(stored.new) == 1
+    assert [reason for _, reason in stored.duplicates] == ["same text"]
+
+
+def test_schema_refuses_a_second_row_with_the_same_canonical_url(database_url: str) -> None:
+    engine = open_store(database_url)
+    store(engine, [article("https://x.test/a", "One text.")])
+    with Session(engine) as session:
+        source_id = session.exec(select(Article.source_id)).one()
+        session.add(Article(source_id=source_id, url="https://x.test/a", title="t",
+                            canonical_url="https://x.test/a", text="other", text_hash="f" * 64,
+                            origin="page"))
+        with pytest.raises(IntegrityError):
+            session.commit()
+
+
+def test_timestamps_come_back_timezone_aware_in_utc(database_url: str) -> None:
+    engine = open_store(database_url)
+    published = datetime(2024, 1, 5, 9, 30, tzinfo=timezone(timedelta(hours=2)))
+    store(engine, [article("https://x.test/a", "Text.", published_at=published)])
+    with Session(engine) as session:
+        (row, source), = list(iter_articles(session=session))
+    assert row.published_at == published
+    assert row.published_at.tzinfo == UTC
+    assert row.fetched_at.tzinfo == UTC
+    assert source == "desk"
+
+
+def test_stored_urls_answers_in_canonical_form(database_url: str) -> None:
+    engine = open_store(database_url)
+    store(engine, [article("https://x.test/a", "Text.")])
+    with Session(engine) as session:
+        found = stored_urls(session=session, urls=["https://X.test/a#frag", "https://x.test/b"])
+    assert found == {"https://x.test/a"}
+
+
+def test_foreign_keys_are_enforced(database_url: str) -> None:
+    engine = open_store(database_url)
+    with Session(engine) as session:
+        session.add(Article(source_id=999, url="u", canonical_url="u", title="t", text="x",
+                            text_hash="0" * 64, origin="page"))
+        with pytest.raises(IntegrityError):
+            session.commit()
+
+
+def test_unreachable_store_is_one_line_error_with_password_masked() -> None:
+    url = "postgresql+psycopg://newswatch:s3cret@127.0.0.1:1/nothing"
+    with pytest.raises(StoreUnavailable) as raised:
+        open_store(url)
+    message = str(raised.value)
+    assert "s3cret" not in message
+    assert "127.0.0.1:1" in message
+    assert "\n" not in message
