@@ -1,0 +1,31 @@
+"""Notifiers, one per kind of channel, behind the `Notifier` seam in `base`::
+
+    notifier = notifier_for("desk", channel)   # channel: EmailChannel | WebhookChannel
+
+Adding a kind of channel means a config model in `alerts.channels`, a
+`Notifier` subclass here, and one branch in `notifier_for`.
+"""
+
+from __future__ import annotations
+
+from alerts.channels import Channel, EmailChannel, WebhookChannel
+from alerts.notifiers.base import Notifier
+from alerts.notifiers.email import EmailNotifier
+from alerts.notifiers.webhook import WebhookNotifier, verify_signature
+
+__all__ = [
+    "EmailNotifier",
+    "Notifier",
+    "WebhookNotifier",
+    "notifier_for",
+    "verify_signature",
+]
+
+
+def notifier_for(name: str, channel: Channel) -> Notifier:
+    """The notifier that delivers to `channel`, named `name` in errors and logs."""
+    if isinstance(channel, EmailChannel):
+        return EmailNotifier(name=name, channel=channel)
+    if isinstance(channel, WebhookChannel):
+        return WebhookNotifier(name=name, channel=channel)
+    raise TypeError(f"no notifier for channel {name!r} of type {type(channel).__name__}")

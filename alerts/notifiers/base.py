@@ -1,0 +1,77 @@
+"""The notifier seam: one class per kind of channel, one `send` per alert.
+
+Template method, as in apprise's `plugins/base.py`: `Notifier.send` calls the
+subclass's `_deliver` once and turns the failures the subclass declares as
+expected (network, protocol, HTTP status) into one `DeliveryError` whose
+message has every secret scrubbed. Retries, the outbox and logging belong to
+the dispatcher, which only ever sees `DeliveryError`::
+
+    notifier = notifier_for("desk", channel)
+    print(notifier.describe())      # smtp://bot:****@mail.example.org:587 → desk@example.org
+    await notifier.send(message)    # or raise DeliveryError
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from alerts.errors import DeliveryError
+from alerts.message import AlertMessage
+
+MASK = "****"
+
+
+class Notifier(ABC):
+    """Delivers alerts to one configured channel, named `name` in the config."""
+
+    #: Exceptions that mean "this attempt failed" rather than "newswatch has a bug".
+    expected_failures: tuple[type[BaseException], ...] = ()
+
+    def __init__(self, *, name: str) -> None:
+        self.name = name
+
+    @abstractmethod
+    def describe(self) -> str:
+        """The target, printable: secrets replaced by ****."""
+
+    @abstractmethod
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret this notifier holds, scrubbed from error messages."""
+
+    @abstractmethod
+    async def _deliver(self, message: AlertMessage) -> None:
+        """Send `message` once; raise DeliveryError or one of `expected_failures`."""
+
+    @abstractmethod
+    def _explain(self, error: BaseException) -> str:
+        """A one-line reason for an expected failure, naming the target."""
+
+    async def send(self, message: AlertMessage) -> None:
+        """Deliver `message` once, or raise `DeliveryError(reason, channel=name)`."""
+        try:
+            await self._deliver(message)
+        except DeliveryError as error:
+            raise self._failure(error.reason) from error
+        except self.expected_failures as error:
+            raise self._failure(self._explain(error)) from error
+
+    def _failure(self, reason: str) -> DeliveryError:
+        """The reason on one line, with any secret a server may have echoed removed."""
+        line = " ".join(reason.split())
+        for secret in self.secrets():
+            if secret:
+                line = line.replace(secret, MASK)
+        return DeliveryError(line, channel=self.name)
+
+
+def redact_url(url: str) -> str:
+    """`url` with a userinfo password and every query-string value replaced by ****."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", f":{MASK}@", 1)
+    query = urlencode(
+        [(key, MASK) for key, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*"
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
