@@ -80,7 +80,11 @@ class Stored:
 
 
 def add_articles(
-    *, session: Session, articles: Sequence[ArticleIn], source_ids: dict[str, int], run_id: int | None
+    *,
+    session: Session,
+    articles: Sequence[ArticleIn],
+    source_ids: dict[str, int],
+    run_id: int | None,
 ) -> Stored:
     """Insert the articles not stored yet; say why each of the others is a duplicate.
 

@@ -1,6 +1,6 @@
 """Identity of an article: its canonical URL and the hash of its normalised text.
 
-    canonical_url("HTTPS://Example.com/a?utm_source=x#top") == "https://example.com/a"
+canonical_url("HTTPS://Example.com/a?utm_source=x#top") == "https://example.com/a"
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ import pytest
 
 from tests.servers import LoopbackHTTPServer, LoopbackSMTPServer
 
+# Prefect's test server would otherwise phone home and log its failure to do so offline.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SEED_DOCUMENT = SHARED / "seeds" / "000_a7d8362a27637217.txt"
 CORPUS = SHARED / "corpus"

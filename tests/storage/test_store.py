@@ -46,8 +46,10 @@ def test_same_text_at_another_url_is_a_duplicate(database_url: str) -> None:
     engine = open_store(database_url)
     stored = store(
         engine,
-        [article("https://x.test/a", "Wire story text."),
-         article("https://y.test/b", "wire  STORY text")],
+        [
+            article("https://x.test/a", "Wire story text."),
+            article("https://y.test/b", "wire  STORY text"),
+        ],
     )
     assert len(stored.new) == 1
     assert [reason for _, reason in stored.duplicates] == ["same text"]
@@ -58,9 +60,17 @@ def test_schema_refuses_a_second_row_with_the_same_canonical_url(database_url: s
     store(engine, [article("https://x.test/a", "One text.")])
     with Session(engine) as session:
         source_id = session.exec(select(Article.source_id)).one()
-        session.add(Article(source_id=source_id, url="https://x.test/a", title="t",
-                            canonical_url="https://x.test/a", text="other", text_hash="f" * 64,
-                            origin="page"))
+        session.add(
+            Article(
+                source_id=source_id,
+                url="https://x.test/a",
+                title="t",
+                canonical_url="https://x.test/a",
+                text="other",
+                text_hash="f" * 64,
+                origin="page",
+            )
+        )
         with pytest.raises(IntegrityError):
             session.commit()
 
@@ -70,7 +80,7 @@ def test_timestamps_come_back_timezone_aware_in_utc(database_url: str) -> None:
     published = datetime(2024, 1, 5, 9, 30, tzinfo=timezone(timedelta(hours=2)))
     store(engine, [article("https://x.test/a", "Text.", published_at=published)])
     with Session(engine) as session:
-        (row, source), = list(iter_articles(session=session))
+        ((row, source),) = list(iter_articles(session=session))
     assert row.published_at == published
     assert row.published_at.tzinfo == UTC
     assert row.fetched_at.tzinfo == UTC
@@ -88,8 +98,17 @@ def test_stored_urls_answers_in_canonical_form(database_url: str) -> None:
 def test_foreign_keys_are_enforced(database_url: str) -> None:
     engine = open_store(database_url)
     with Session(engine) as session:
-        session.add(Article(source_id=999, url="u", canonical_url="u", title="t", text="x",
-                            text_hash="0" * 64, origin="page"))
+        session.add(
+            Article(
+                source_id=999,
+                url="u",
+                canonical_url="u",
+                title="t",
+                text="x",
+                text_hash="0" * 64,
+                origin="page",
+            )
+        )
         with pytest.raises(IntegrityError):
             session.commit()
 

@@ -1,0 +1,241 @@
+"""The `monitor` Prefect flow: one monitoring run over every configured source.
+
+    summary = asyncio.run(monitor(config_path="newswatch.toml"))
+
+Orchestration only: each task wraps a stage of `flows.pipeline`. A run has one
+task per source, one per batch of articles and one for delivery, never one
+per article. Tasks that take the shared httpx client or the engine opt out of
+Prefect's input caching.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
+from prefect.runtime import flow_run
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from alerts import deliver_due, notifier_for
+from flows.errors import SourceError, TransientFetchError
+from flows.fetch import make_client
+from flows.pipeline import (
+    Collected,
+    Extracted,
+    Failure,
+    StoredBatch,
+    batches,
+    collect_source,
+    fetch_and_extract,
+    store_and_match,
+    unexpected,
+    unseen,
+)
+from flows.settings import Settings, SourceSettings, load_settings
+from flows.summary import RunSummary, SourceReport
+from storage import (
+    ArticleIn,
+    ensure_sources,
+    finish_run,
+    open_store,
+    record_source_health,
+    start_run,
+    utcnow,
+)
+
+BATCH_SIZE = 50
+
+
+async def _retry_on_network_error(_task: object, _run: object, state: State) -> bool:
+    """Retry a task only on transient network trouble, not on a 404, a bad feed or file."""
+    error = await state.aresult(raise_on_failure=False)
+    return isinstance(error, TransientFetchError)
+
+
+@task(
+    task_run_name="collect {source.name}",
+    retries=2,
+    retry_delay_seconds=[2, 8],
+    retry_condition_fn=_retry_on_network_error,
+    cache_policy=NO_CACHE,
+)
+async def collect_task(
+    source: SourceSettings, settings: Settings, client: httpx.AsyncClient
+) -> Collected:
+    return await collect_source(source, settings=settings, client=client)
+
+
+@task(task_run_name="fetch and extract batch {number}/{total}", cache_policy=NO_CACHE)
+async def extract_task(
+    candidates: list, settings: Settings, client: httpx.AsyncClient, number: int, total: int
+) -> Extracted:
+    return await fetch_and_extract(candidates, client=client, options=settings.fetch)
+
+
+@task(task_run_name="store and match batch {number}/{total}", cache_policy=NO_CACHE)
+def store_task(
+    articles: list[ArticleIn],
+    settings: Settings,
+    engine: Engine,
+    source_ids: dict[str, int],
+    run_id: int | None,
+    number: int,
+    total: int,
+) -> StoredBatch:
+    return store_and_match(
+        articles, engine=engine, rules=settings.rules, source_ids=source_ids, run_id=run_id
+    )
+
+
+@task(task_run_name="deliver alerts", cache_policy=NO_CACHE)
+async def deliver_task(settings: Settings, engine: Engine):  # type: ignore[no-untyped-def]
+    notifiers = {name: notifier_for(name, channel) for name, channel in settings.channels.items()}
+    return await deliver_due(engine=engine, notifiers=notifiers)
+
+
+@flow(name="monitor", flow_run_name="monitor {config_path}", log_prints=False)
+async def monitor(config_path: str) -> RunSummary:
+    """Poll every source, store what is new, fire alerts and deliver them."""
+    settings = load_settings(Path(config_path))
+    engine = open_store(settings.database.url)
+    try:
+        return await _run(settings, engine)
+    finally:
+        engine.dispose()
+
+
+async def _run(settings: Settings, engine: Engine) -> RunSummary:
+    logger = get_run_logger()
+    with Session(engine) as session:
+        run = start_run(session=session, flow_run_id=str(flow_run.get_id() or "") or None)
+        summary = RunSummary(run_id=run.id, started_at=run.started_at, flow_run_id=run.flow_run_id)
+        source_ids = ensure_sources(
+            session=session, sources=[(s.name, s.kind, s.location) for s in settings.sources]
+        )
+        session.commit()
+    async with make_client(settings.fetch) as client:
+        ready, candidates = await _collect_all(settings, client, summary, engine)
+        await _extract_and_store(settings, client, engine, source_ids, ready, candidates, summary)
+    _record_health(engine, settings, summary, source_ids)
+    summary.add_deliveries(await deliver_task(settings, engine))
+    summary.finished_at = utcnow()
+    with Session(engine) as session:
+        finish_run(
+            session=session,
+            run_id=summary.run_id or 0,
+            status="completed",
+            summary=summary.to_dict(),
+        )
+    for failure in summary.failures:
+        logger.warning("%s: %s", failure.source, failure.reason)
+    logger.info("run %s: %s", summary.run_id, summary.totals())
+    await _publish(summary)
+    return summary
+
+
+async def _collect_all(
+    settings: Settings, client: httpx.AsyncClient, summary: RunSummary, engine: Engine
+) -> tuple[list[ArticleIn], list]:
+    ready: list[ArticleIn] = []
+    candidates = []
+    for source in settings.sources:
+        report = SourceReport(source.name, source.kind)
+        summary.sources.append(report)
+        started = time.monotonic()
+        try:
+            collected = await collect_task(source, settings, client)
+        except Exception as error:
+            reason = str(error) if isinstance(error, SourceError) else unexpected(error)
+            report.error = reason
+            report.failures += 1
+            summary.failures.append(Failure(source.name, source.location, reason))
+            continue
+        finally:
+            report.seconds = time.monotonic() - started
+        fresh = unseen(collected.candidates, engine=engine)
+        report.found = collected.found
+        report.already_stored = len(collected.candidates) - len(fresh)
+        report.failures += len(collected.failures)
+        summary.failures.extend(collected.failures)
+        ready.extend(collected.articles)
+        candidates.extend(fresh)
+    return ready, candidates
+
+
+async def _extract_and_store(
+    settings: Settings,
+    client: httpx.AsyncClient,
+    engine: Engine,
+    source_ids: dict[str, int],
+    ready: list[ArticleIn],
+    candidates: list,
+    summary: RunSummary,
+) -> None:
+    candidate_batches = batches(candidates, BATCH_SIZE)
+    for number, batch in enumerate(candidate_batches, start=1):
+        extracted = await extract_task(batch, settings, client, number, len(candidate_batches))
+        for failure in extracted.failures:
+            summary.source(failure.source).failures += 1
+        summary.failures.extend(extracted.failures)
+        ready.extend(extracted.articles)
+    article_batches = batches(ready, BATCH_SIZE)
+    for number, batch in enumerate(article_batches, start=1):
+        stored = store_task(
+            batch, settings, engine, source_ids, summary.run_id, number, len(article_batches)
+        )
+        _account(stored, summary)
+
+
+def _account(stored: StoredBatch, summary: RunSummary) -> None:
+    for article in stored.new:
+        summary.source(article.source).new += 1
+        summary.new_articles.append(
+            {
+                "source": article.source,
+                "title": article.title,
+                "url": article.url,
+                "origin": article.origin,
+            }
+        )
+    for article, reason in stored.duplicates:
+        report = summary.source(article.source)
+        if reason == "same URL":  # seen in an earlier run (seed files are re-read every run)
+            report.already_stored += 1
+            continue
+        report.duplicates += 1
+        summary.duplicates.append({"source": article.source, "url": article.url, "reason": reason})
+    summary.add_alerts(stored.fired, articles=stored.new)
+
+
+def _record_health(
+    engine: Engine, settings: Settings, summary: RunSummary, source_ids: dict[str, int]
+) -> None:
+    now = utcnow()
+    with Session(engine) as session:
+        for report in summary.sources:
+            record_source_health(
+                session=session, source_id=source_ids[report.name], error=report.error, when=now
+            )
+        session.commit()
+
+
+async def _publish(summary: RunSummary) -> None:
+    await acreate_markdown_artifact(
+        key="newswatch-run-summary",
+        markdown=summary.to_markdown(),
+        description=f"newswatch run {summary.run_id}",
+    )
+    if summary.alerts:
+        await acreate_table_artifact(
+            key="newswatch-alerts",
+            table=[
+                {"rule": a["rule"], "title": a["title"], "link": a["url"]} for a in summary.alerts
+            ],
+            description="alerts fired in this run",
+        )

@@ -1,0 +1,196 @@
+"""The stages of a monitoring run as plain functions; `flows.monitor` wraps them in tasks.
+
+    sources → collect → (skip stored) → fetch + extract → store + match → deliver
+
+Each stage turns one bad input into a `Failure` line and goes on; only an
+unreachable store stops the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import httpx
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from alerts import Fired, Rule, record_alerts
+from flows.errors import ExtractError, FetchError, SeedError
+from flows.extract import article_from_candidate, extract_article
+from flows.feeds import parse_feed
+from flows.fetch import FetchOptions, fetch
+from flows.items import Candidate
+from flows.seeds import discover_seed_files, read_seed
+from flows.settings import Settings, SourceSettings
+from storage import ArticleIn, add_articles, canonical_url, stored_urls
+
+T = TypeVar("T")
+
+
+def unexpected(error: Exception) -> str:
+    """One line for an error no stage anticipated, so it can be reported and the run go on."""
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    return f"unexpected {type(error).__name__}: {first_line}".rstrip(": ")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One thing that went wrong, as a line a user can act on."""
+
+    source: str
+    target: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"source": self.source, "target": self.target, "reason": self.reason}
+
+
+@dataclass
+class Collected:
+    """What a source yielded: articles ready to store and candidates to fetch."""
+
+    source: str
+    articles: list[ArticleIn] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def found(self) -> int:
+        return len(self.articles) + len(self.candidates)
+
+
+async def collect_source(
+    source: SourceSettings, *, settings: Settings, client: httpx.AsyncClient
+) -> Collected:
+    """List what `source` offers now. Raises SourceError when the source as a whole fails."""
+    if source.feed is not None:
+        fetched = await fetch(client, source.feed, max_bytes=settings.fetch.max_bytes)
+        candidates = parse_feed(
+            fetched.body, url=fetched.url, source=source.name, content_type=fetched.content_type
+        )
+        return Collected(source.name, candidates=candidates)
+    if source.seeds is not None:
+        return await asyncio.to_thread(_read_seeds, source, settings)
+    urls = source.urls or ()
+    return Collected(source.name, candidates=[Candidate(url=u, source=source.name) for u in urls])
+
+
+def _read_seeds(source: SourceSettings, settings: Settings) -> Collected:
+    collected = Collected(source.name)
+    for path in discover_seed_files(source.seeds or "", base=settings.base):
+        try:
+            seed = read_seed(path, source=source.name)
+        except SeedError as error:
+            collected.failures.append(Failure(source.name, str(path), str(error)))
+            continue
+        if isinstance(seed, ArticleIn):
+            collected.articles.append(seed)
+        else:
+            collected.candidates.extend(Candidate(url=url, source=source.name) for url in seed)
+    return collected
+
+
+def unseen(candidates: Sequence[Candidate], *, engine: Engine) -> list[Candidate]:
+    """Candidates whose article is not stored yet, each canonical URL once: no page request
+    is spent on an article the store already holds."""
+    with Session(engine) as session:
+        stored = stored_urls(session=session, urls=[c.url for c in candidates])
+    fresh: dict[str, Candidate] = {}
+    for candidate in candidates:
+        key = canonical_url(candidate.url)
+        if key not in stored:
+            fresh.setdefault(key, candidate)
+    return list(fresh.values())
+
+
+@dataclass
+class Extracted:
+    articles: list[ArticleIn] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+
+
+async def fetch_and_extract(
+    candidates: Sequence[Candidate], *, client: httpx.AsyncClient, options: FetchOptions
+) -> Extracted:
+    """Fetch and extract each candidate's page, falling back to the feed's own content."""
+    limit = asyncio.Semaphore(options.concurrency)
+    outcomes = await asyncio.gather(
+        *(_one_page(c, client=client, options=options, limit=limit) for c in candidates)
+    )
+    extracted = Extracted()
+    for article, failure in outcomes:
+        if article is not None:
+            extracted.articles.append(article)
+        if failure is not None:
+            extracted.failures.append(failure)
+    return extracted
+
+
+async def _one_page(
+    candidate: Candidate,
+    *,
+    client: httpx.AsyncClient,
+    options: FetchOptions,
+    limit: asyncio.Semaphore,
+) -> tuple[ArticleIn | None, Failure | None]:
+    try:
+        async with limit:
+            fetched = await fetch(client, candidate.url, max_bytes=options.max_bytes)
+        article = await asyncio.to_thread(
+            extract_article,
+            fetched.body,
+            url=candidate.url,
+            source=candidate.source,
+            fallback=candidate,
+            encoding=fetched.encoding,
+        )
+    except (FetchError, ExtractError) as error:
+        return _fallback(candidate, reason=str(error))
+    except Exception as error:  # one odd page must not sink its whole batch
+        return _fallback(candidate, reason=f"{candidate.url}: {unexpected(error)}")
+    return article.model_copy(update={"guid": candidate.guid}), None
+
+
+def _fallback(candidate: Candidate, *, reason: str) -> tuple[ArticleIn | None, Failure]:
+    try:
+        article = article_from_candidate(candidate, note=reason)
+    except ExtractError:
+        return None, Failure(candidate.source, candidate.url, reason)
+    note = f"{reason} (stored the feed entry's own text instead)"
+    return article, Failure(candidate.source, candidate.url, note)
+
+
+@dataclass
+class StoredBatch:
+    new: list[ArticleIn] = field(default_factory=list)
+    duplicates: list[tuple[ArticleIn, str]] = field(default_factory=list)
+    fired: list[Fired] = field(default_factory=list)
+
+
+def store_and_match(
+    articles: Sequence[ArticleIn],
+    *,
+    engine: Engine,
+    rules: Sequence[Rule],
+    source_ids: dict[str, int],
+    run_id: int | None,
+) -> StoredBatch:
+    """Store the batch and record the alerts it fires in one transaction: an article is
+    never committed without its alerts and their pending deliveries."""
+    by_url = {canonical_url(a.url): a for a in articles}
+    with Session(engine) as session:
+        stored = add_articles(
+            session=session, articles=articles, source_ids=source_ids, run_id=run_id
+        )
+        fired = record_alerts(session=session, rules=rules, articles=stored.new)
+        session.commit()
+    new = [by_url[row.canonical_url] for row in stored.new]
+    return StoredBatch(new=new, duplicates=list(stored.duplicates), fired=fired)
+
+
+def batches(items: Sequence[T], size: int) -> list[list[T]]:
+    """`items` cut into lists of at most `size`, so a run has tens of tasks, not thousands."""
+    return [list(items[start : start + size]) for start in range(0, len(items), size)]

@@ -1,0 +1,228 @@
+"""The config file, read once at the edge into one frozen `Settings` object.
+
+    settings = load_settings(Path("newswatch.toml"))
+
+Everything from the environment is read here and nowhere else:
+`NEWSWATCH_DATABASE_URL` overrides `[database] url`, `env:NAME` values are
+replaced by the variable's value, and an email channel with a username takes
+its password from `NEWSWATCH_SMTP_PASSWORD`. Relative paths resolve against
+the config file's folder. Unknown keys are errors. Every problem is one
+`ConfigError` line naming the file, the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from alerts import Channel, Rule
+from flows.errors import ConfigError
+from flows.fetch import FetchOptions
+
+DEFAULT_CONFIG = Path("newswatch.toml")
+SMTP_PASSWORD_VARIABLE = "NEWSWATCH_SMTP_PASSWORD"
+DATABASE_URL_VARIABLE = "NEWSWATCH_DATABASE_URL"
+
+SourceKind = Literal["feed", "seeds", "urls"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DatabaseSettings(_Strict):
+    url: str = "sqlite:///newswatch.db"
+
+    @field_validator("url")
+    @classmethod
+    def _is_database_url(cls, value: str) -> str:
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL (e.g. sqlite:///newswatch.db)") from None
+        return value
+
+
+class SourceSettings(_Strict):
+    """One `[[sources]]` entry: exactly one of `feed`, `seeds` or `urls`."""
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[\w][\w .:/-]*$")
+    feed: str | None = Field(default=None, pattern=r"^https?://")
+    seeds: str | None = Field(default=None, min_length=1)
+    urls: tuple[str, ...] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SourceSettings:
+        given = [kind for kind in ("feed", "seeds", "urls") if getattr(self, kind) is not None]
+        if len(given) != 1:
+            raise ValueError(f"needs exactly one of feed, seeds, urls; got {given or 'none'}")
+        return self
+
+    @property
+    def kind(self) -> SourceKind:
+        if self.feed is not None:
+            return "feed"
+        return "seeds" if self.seeds is not None else "urls"
+
+    @property
+    def location(self) -> str:
+        return self.feed or self.seeds or "\n".join(self.urls or ())
+
+
+class Settings(_Strict):
+    path: Path
+    database: DatabaseSettings = DatabaseSettings()
+    fetch: FetchOptions = FetchOptions()
+    sources: tuple[SourceSettings, ...] = ()
+    rules: tuple[Rule, ...] = ()
+    channels: dict[str, Channel] = {}
+
+    @property
+    def base(self) -> Path:
+        """The folder relative paths in the config are resolved against."""
+        return self.path.parent
+
+    @model_validator(mode="after")
+    def _names_and_references(self) -> Settings:
+        _unique("sources", [source.name for source in self.sources])
+        _unique("rules", [rule.name for rule in self.rules])
+        for index, rule in enumerate(self.rules):
+            for channel in rule.channels:
+                if channel not in self.channels:
+                    known = ", ".join(sorted(self.channels)) or "none configured"
+                    raise ValueError(
+                        f"rules[{index}].channels: unknown channel {channel!r} (known: {known})"
+                    )
+        return self
+
+
+def _unique(table: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        if name in seen:
+            raise ValueError(f"{table}[{index}].name: {name!r} is used twice")
+        seen.add(name)
+
+
+def load_settings(path: Path, *, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read, resolve and validate the config at `path`; raise ConfigError on any problem."""
+    environ = os.environ if environ is None else environ
+    raw = _read_toml(path)
+    raw = _resolve_environment(raw, path=path, environ=environ)
+    raw.setdefault("database", {})
+    if environ.get(DATABASE_URL_VARIABLE):
+        raw["database"] = {**raw["database"], "url": environ[DATABASE_URL_VARIABLE]}
+    try:
+        settings = Settings(path=path.resolve(), **raw)
+    except ValidationError as error:
+        raise _config_error(error, path=path) from None
+    return _with_resolved_database(settings)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError("file not found", path=path) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read: {error}", path=path) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"invalid TOML: {error}", path=path) from None
+    if "path" in data:
+        raise ConfigError("unknown key", path=path, key="path")
+    return data
+
+
+def _resolve_environment(
+    raw: dict[str, Any], *, path: Path, environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """Replace `env:NAME` channel values and fill SMTP passwords from the environment."""
+    channels = raw.get("channels")
+    if not isinstance(channels, dict):
+        return raw
+    resolved: dict[str, Any] = {}
+    for name, channel in channels.items():
+        if not isinstance(channel, dict):
+            resolved[name] = channel
+            continue
+        channel = {
+            key: _env_value(value, path=path, key=f"channels.{name}.{key}", environ=environ)
+            for key, value in channel.items()
+        }
+        if channel.get("type") == "email" and channel.get("username") and "password" not in channel:
+            key = f"channels.{name}.username"
+            channel["password"] = _required(SMTP_PASSWORD_VARIABLE, path=path, key=key, env=environ)
+        resolved[name] = channel
+    return {**raw, "channels": resolved}
+
+
+def _env_value(value: Any, *, path: Path, key: str, environ: Mapping[str, str]) -> Any:
+    if isinstance(value, str) and value.startswith("env:"):
+        return _required(value.removeprefix("env:"), path=path, key=key, env=environ)
+    return value
+
+
+def _required(variable: str, *, path: Path, key: str, env: Mapping[str, str]) -> str:
+    if not env.get(variable):
+        raise ConfigError(f"environment variable {variable} is not set", path=path, key=key)
+    return env[variable]
+
+
+def _config_error(error: ValidationError, *, path: Path) -> ConfigError:
+    first = error.errors()[0]
+    key = _dotted(first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif first["type"] == "missing":
+        message = "required key is missing"
+    if "input" in first and first["type"] not in {"missing", "extra_forbidden"}:
+        shown = repr(first["input"]) if not isinstance(first["input"], dict) else "a table"
+        if not key.startswith("channels") and len(shown) < 80:  # channel values may be secrets
+            message += f" (got {shown})"
+    if not key and ":" in message.split(" ")[0]:  # model-level messages carry their own key
+        key, message = message.split(": ", 1)
+    return ConfigError(message, path=path, key=key or None)
+
+
+def _dotted(location: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for part in location:
+        if isinstance(part, int):
+            parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
+        elif part not in {"email", "webhook"}:  # pydantic's tag of the channel union
+            parts.append(str(part))
+    return ".".join(parts)
+
+
+def _with_resolved_database(settings: Settings) -> Settings:
+    """A relative SQLite path is relative to the config file, not to the working folder."""
+    url = make_url(settings.database.url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return settings
+    database = Path(url.database).expanduser()
+    if not database.is_absolute():
+        database = settings.base / database
+    resolved = url.set(database=str(database)).render_as_string(hide_password=False)
+    return settings.model_copy(update={"database": DatabaseSettings(url=resolved)})
+
+
+def resolve_path(settings: Settings, value: str) -> Path:
+    """`value` as a path, relative ones against the config file's folder."""
+    candidate = Path(value).expanduser()
+    return candidate if candidate.is_absolute() else settings.base / candidate

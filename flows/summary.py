@@ -1,0 +1,156 @@
+"""What one run did, per source and in total: for the CLI table, `--json`, the stored
+run row and the Prefect markdown artifact, all from the same numbers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from alerts import DeliveryReport, Fired
+from flows.pipeline import Failure
+from storage import ArticleIn
+
+
+@dataclass
+class SourceReport:
+    name: str
+    kind: str
+    found: int = 0  # entries, seed files or URLs the source listed this time
+    already_stored: int = 0  # its URL is stored already: no page request, nothing new
+    duplicates: int = 0  # the same text as a stored article, at another URL
+    new: int = 0
+    failures: int = 0
+    seconds: float = 0.0
+    error: str | None = None  # the source as a whole failed
+
+
+@dataclass
+class RunSummary:
+    run_id: int | None
+    started_at: datetime
+    finished_at: datetime | None = None
+    flow_run_id: str | None = None
+    sources: list[SourceReport] = field(default_factory=list)
+    new_articles: list[dict[str, Any]] = field(default_factory=list)
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: dict[str, Any] = field(default_factory=lambda: {"sent": 0, "pending": 0})
+    failures: list[Failure] = field(default_factory=list)
+
+    def source(self, name: str) -> SourceReport:
+        return next(report for report in self.sources if report.name == name)
+
+    def add_alerts(self, fired: list[Fired], *, articles: list[ArticleIn]) -> None:
+        """Record alerts fired on `articles` (the batch that fired them)."""
+        by_url = {article.url: article for article in articles}
+        for alert in fired:
+            article = by_url.get(alert.url)
+            published = article.published_at if article else None
+            self.alerts.append(
+                {
+                    "id": alert.alert_id,
+                    "rule": alert.rule,
+                    "title": alert.title,
+                    "url": alert.url,
+                    "source": article.source if article else None,
+                    "published_at": published.isoformat() if published else None,
+                    "snippet": alert.snippet,
+                    "channels": list(alert.channels),
+                }
+            )
+
+    def add_deliveries(self, report: DeliveryReport) -> None:
+        self.deliveries = {
+            "sent": len(report.sent),
+            "pending": len(report.failed),
+            "failures": [
+                {"alert_id": alert_id, "channel": channel, "reason": reason}
+                for alert_id, channel, reason in report.failed
+            ],
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "flow_run_id": self.flow_run_id,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "totals": self.totals(),
+            "sources": [asdict(report) for report in self.sources],
+            "new_articles": self.new_articles,
+            "duplicates": self.duplicates,
+            "alerts": self.alerts,
+            "deliveries": self.deliveries,
+            "failures": [failure.to_dict() for failure in self.failures],
+        }
+
+    def totals(self) -> dict[str, int]:
+        return {
+            "sources": len(self.sources),
+            "sources_failed": sum(1 for report in self.sources if report.error),
+            "found": sum(report.found for report in self.sources),
+            "new": len(self.new_articles),
+            "duplicates": sum(report.duplicates for report in self.sources),
+            "already_stored": sum(report.already_stored for report in self.sources),
+            "alerts": len(self.alerts),
+            "deliveries_sent": self.deliveries["sent"],
+            "deliveries_pending": self.deliveries["pending"],
+            "failures": len(self.failures),
+        }
+
+    def to_markdown(self) -> str:
+        totals = self.totals()
+        lines = [
+            f"# newswatch run {self.run_id}",
+            "",
+            f"{totals['new']} new articles, {totals['duplicates']} duplicates, "
+            f"{totals['already_stored']} already stored; {totals['alerts']} alerts; "
+            f"deliveries: {totals['deliveries_sent']} sent, "
+            f"{totals['deliveries_pending']} pending; {totals['failures']} failures.",
+            "",
+            "| source | kind | found | already stored | new | duplicates | failures | seconds |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in self.sources:
+            failures = f"{r.failures} (source failed)" if r.error else str(r.failures)
+            lines.append(
+                f"| {_cell(r.name)} | {r.kind} | {r.found} | {r.already_stored} | {r.new} "
+                f"| {r.duplicates} | {failures} | {r.seconds:.1f} |"
+            )
+        lines += _section(
+            "Alerts fired",
+            ["rule", "title", "channels"],
+            [
+                [a["rule"], f"[{a['title']}]({a['url']})", ", ".join(a["channels"])]
+                for a in self.alerts
+            ],
+        )
+        lines += _section(
+            "Failures",
+            ["source", "input", "reason"],
+            [[f.source, f.target, f.reason] for f in self.failures],
+        )
+        lines += _section(
+            "Deliveries waiting",
+            ["alert", "channel", "reason"],
+            [
+                [d["alert_id"], d["channel"], d["reason"]]
+                for d in self.deliveries.get("failures", [])
+            ],
+        )
+        return "\n".join(lines) + "\n"
+
+
+def _section(title: str, header: list[str], rows: list[list[str]]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["", f"## {title}", "", "| " + " | ".join(header) + " |"]
+    lines.append("|" + "---|" * len(header))
+    lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows]
+    return lines
+
+
+def _cell(value: str) -> str:
+    """Markdown table cell text: one line, pipes escaped."""
+    return " ".join(str(value).split()).replace("|", "\\|")

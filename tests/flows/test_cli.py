@@ -1,0 +1,76 @@
+"""The `newswatch` console script as users call it: exit codes, one-line errors, JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+NEWSWATCH = Path(sys.executable).with_name("newswatch")
+
+
+def newswatch(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    inherited = {k: v for k, v in os.environ.items() if k != "NEWSWATCH_DATABASE_URL"}
+    return subprocess.run(
+        [str(NEWSWATCH), *args],
+        cwd=cwd,
+        env=inherited | (env or {}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_missing_config_exits_2_with_one_line_naming_the_file(tmp_path: Path) -> None:
+    result = newswatch("run", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "newswatch: error: newswatch.toml: file not found"
+    assert result.stdout == ""
+
+
+def test_invalid_rule_exits_2_naming_rule_and_position(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[[rules]]\nname = "r"\nquery = \'"missile launcher\'\n')
+    result = newswatch("run", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"newswatch: error: {config}: rules[0].query: ")
+    assert "position 0" in line
+
+
+def test_unreachable_store_exits_1_without_traceback(tmp_path: Path) -> None:
+    (tmp_path / "newswatch.toml").write_text(
+        '[database]\nurl = "postgresql+psycopg://nw:pw@127.0.0.1:1/none"\n'
+    )
+    result = newswatch("alerts", "list", cwd=tmp_path)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("newswatch: error: store postgresql+psycopg://nw:***@127.0.0.1:1/none")
+    run = newswatch("run", cwd=tmp_path)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.flow
+def test_bundled_example_run_prints_pure_json_with_the_alert(tmp_path: Path) -> None:
+    """The quick start's example, through the installed console script and a temporary
+    Prefect server, reading ./newswatch.toml from the working folder."""
+    example = tmp_path / "example"
+    shutil.copytree(PROJECT / "examples", example, ignore=shutil.ignore_patterns("*.db*"))
+    env = {"PREFECT_HOME": str(tmp_path / "prefect")}
+    result = newswatch("run", "--json", cwd=example, env=env)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["totals"]["new"] == len(list((example / "seeds").glob("*.txt")))
+    (alert,) = summary["alerts"]
+    assert alert["rule"] == "missile-launchers"
+    assert "missile launchers" in alert["snippet"]
+    assert (example / "newswatch.db").exists()

@@ -1,0 +1,325 @@
+"""`newswatch run` end to end: real Prefect flow, real HTTP, SMTP and webhook servers.
+
+The flow runs against one Prefect test server for the whole module (started
+once: it costs seconds), through the real CLI in-process.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from alerts import verify_signature
+from flows.cli import app
+from tests.conftest import SEED_DOCUMENT, shared_path
+from tests.servers import LoopbackHTTPServer, LoopbackSMTPServer, Response, free_port
+
+pytestmark = pytest.mark.flow
+
+SECRET = "hook-secret-for-tests"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def prefect_server() -> Iterator[None]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def hook_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSWATCH_HOOK_SECRET", SECRET)
+    monkeypatch.delenv("NEWSWATCH_DATABASE_URL", raising=False)
+
+
+def write_config(
+    tmp_path: Path,
+    *,
+    sources: str,
+    smtp_port: int,
+    hook_url: str,
+    query: str = '"missile launcher"',
+) -> Path:
+    config = tmp_path / "newswatch.toml"
+    config.write_text(
+        f"""
+[database]
+url = "sqlite:///newswatch.db"
+
+[fetch]
+allow_networks = ["127.0.0.0/8"]
+
+{sources}
+
+[[rules]]
+name = "missile-launchers"
+query = '{query}'
+channels = ["desk", "hook"]
+
+[channels.desk]
+type = "email"
+to = ["desk@example.org"]
+from = "newswatch@example.org"
+smtp_host = "127.0.0.1"
+smtp_port = {smtp_port}
+
+[channels.hook]
+type = "webhook"
+url = "{hook_url}"
+secret = "env:NEWSWATCH_HOOK_SECRET"
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def run_json(config: Path) -> dict[str, Any]:
+    result = CliRunner().invoke(app, ["run", "--config", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def cli_json(*args: str) -> Any:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout) if "--json" in args else result.stdout
+
+
+def test_shared_seed_document_alerts_once_by_email_and_webhook(
+    tmp_path: Path, smtp_server: LoopbackSMTPServer, http_server: LoopbackHTTPServer
+) -> None:
+    seed = shared_path(SEED_DOCUMENT)
+    hook = http_server.route("/hook", "ok", content_type="text/plain")
+    sources = f'[[sources]]\nname = "desk-seeds"\nseeds = "{seed}"'
+    config = write_config(tmp_path, sources=sources, smtp_port=smtp_server.port, hook_url=hook)
+
+    first = run_json(config)
+
+    assert first["totals"]["new"] == 1
+    assert first["totals"]["alerts"] == 1
+    assert first["deliveries"] == {"sent": 2, "pending": 0, "failures": []}
+    (article,) = [
+        json.loads(line) for line in cli_json("export", "--config", str(config)).splitlines()
+    ]
+    assert article["title"] == "Kim Jong Un calls for expanded missile launcher production"
+    assert article["published_at"].startswith("2024-01-05")
+    assert "Skip to content" not in article["text"]
+    assert article["source"] == "desk-seeds"
+
+    (alert,) = cli_json("alerts", "list", "--config", str(config), "--json")
+    assert alert["rule"] == "missile-launchers"
+    assert alert["title"] == article["title"]
+    assert "missile launcher" in alert["snippet"].lower()
+    assert {ch: d["status"] for ch, d in alert["deliveries"].items()} == {
+        "desk": "sent",
+        "hook": "sent",
+    }
+
+    (message,) = smtp_server.messages
+    assert "missile-launchers" in message["Subject"]
+    assert article["title"] in message["Subject"]
+    plain = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert article["url"] in plain and "desk-seeds" in plain and "2024-01-05" in plain
+    assert article["title"] in html
+
+    (post,) = http_server.requests_to("/hook", "POST")
+    body = json.loads(post.body)
+    assert body["id"] == alert["id"] == post.headers["idempotency-key"]
+    assert body["rule"] == "missile-launchers"
+    assert body["query"] == '"missile launcher"'
+    assert body["article"]["title"] == article["title"]
+    assert body["article"]["published_at"].startswith("2024-01-05")
+    assert verify_signature(post.body, post.headers["x-newswatch-signature"], SECRET)
+
+    second = run_json(config)
+
+    assert second["totals"]["new"] == 0
+    assert second["sources"][0]["already_stored"] == 1
+    assert second["totals"]["alerts"] == 0
+    assert second["deliveries"]["sent"] == 0
+    assert len(smtp_server.messages) == 1
+    assert len(http_server.requests_to("/hook", "POST")) == 1
+
+
+ARTICLE_PAGE = """<!doctype html><html lang="en"><head><title>{title}</title>
+<meta name="author" content="Ana Reporter"><meta property="article:published_time"
+content="2025-03-02T10:00:00Z"></head><body><nav>Home | World | Sport</nav>
+<article><h1>{title}</h1><p>{body}</p><p>Analysts said the parade was meant to
+show both domestic and foreign audiences that production had not slowed.</p>
+<p>Officials declined to comment on the number of vehicles on display.</p></article>
+<footer>Copyright 2025 Example News</footer></body></html>"""
+
+FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Example News</title><link>{base}/</link>
+<item><title>Parade shows new missile launchers</title><link>{base}/a1</link>
+<guid>a1</guid><pubDate>Sun, 02 Mar 2025 10:00:00 GMT</pubDate>
+<description>Military parade.</description></item>
+<item><title>Harbour reopens after storm</title><link>{base}/a2</link><guid>a2</guid>
+<pubDate>Sun, 02 Mar 2025 11:00:00 GMT</pubDate>
+<description>The harbour reopened on Sunday after the storm passed and the
+cranes were inspected by the port authority.</description></item>
+<item><title>Parade shows new missile launchers (syndicated)</title>
+<link>{base}/syndicated/a1</link><guid>a4</guid></item>
+<item><title>Broken page</title><link>{base}/missing</link><guid>a3</guid>
+<description>Mobile missile launchers were seen near the border, the ministry
+said in a short statement on Sunday evening.</description></item>
+</channel></rss>"""
+
+
+def serve_feed(server: LoopbackHTTPServer) -> str:
+    base = server.base_url
+    server.route(
+        "/a1",
+        ARTICLE_PAGE.format(
+            title="Parade shows new missile launchers",
+            body="The army displayed a new generation of mobile missile launchers on Sunday.",
+        ),
+    )
+    server.route(
+        "/a2",
+        ARTICLE_PAGE.format(
+            title="Harbour reopens after storm",
+            body="The harbour reopened after the storm, port officials said.",
+        ),
+    )
+    server.route(
+        "/syndicated/a1",
+        ARTICLE_PAGE.format(
+            title="Parade shows new missile launchers",
+            body="The army displayed a new generation of mobile missile launchers on Sunday.",
+        ),
+    )
+    server.route("/missing", "gone", status=404)
+    return server.route("/feed.xml", FEED.format(base=base), content_type="application/rss+xml")
+
+
+def test_feed_run_stores_pages_falls_back_on_broken_page_and_recovers_failed_channels(
+    tmp_path: Path, http_server: LoopbackHTTPServer
+) -> None:
+    feed = serve_feed(http_server)
+    http_server.sequence(
+        "/hook", [Response(500, b"down"), Response(500, b"down"), Response(200, b"ok")]
+    )
+    smtp_port = free_port()  # nothing listens yet: the SMTP server is down
+    broken = f'[[sources]]\nname = "broken"\nfeed = "{http_server.url("/nothing.xml")}"'
+    sources = f'[[sources]]\nname = "news"\nfeed = "{feed}"\n\n{broken}'
+    config = write_config(
+        tmp_path, sources=sources, smtp_port=smtp_port, hook_url=http_server.url("/hook")
+    )
+
+    first = run_json(config)
+
+    assert first["totals"]["new"] == 3
+    assert first["totals"]["alerts"] == 2  # the parade page and the broken page's summary
+    news, failed = first["sources"]
+    assert (news["found"], news["new"], news["duplicates"], news["failures"]) == (4, 3, 1, 1)
+    assert first["duplicates"] == [
+        {"source": "news", "url": http_server.url("/syndicated/a1"), "reason": "same text"}
+    ]
+    assert failed["error"] and "404" in failed["error"]
+    reasons = {f["target"]: f["reason"] for f in first["failures"]}
+    assert "404" in reasons[http_server.url("/missing")]
+    assert first["deliveries"]["sent"] == 0
+    assert first["deliveries"]["pending"] == 4
+    pending = cli_json("alerts", "list", "--config", str(config), "--status", "pending", "--json")
+    assert len(pending) == 2
+    assert len(http_server.requests_to("/a1")) == 1
+
+    smtp = LoopbackSMTPServer(port=smtp_port).start()
+    try:
+        second = run_json(config)
+    finally:
+        smtp.stop()
+
+    assert second["totals"]["new"] == 0
+    assert second["sources"][0]["already_stored"] == 3
+    assert second["sources"][0]["duplicates"] == 1
+    assert len(http_server.requests_to("/a1")) == 1  # stored articles cost no page request
+    assert second["deliveries"] == {"sent": 4, "pending": 0, "failures": []}
+    assert len(smtp.messages) == 2
+    posts = http_server.requests_to("/hook", "POST")
+    delivered = {p.headers["idempotency-key"] for p in posts[2:]}
+    assert len(delivered) == 2  # two failed attempts, then each alert once
+    third = run_json(config)
+    assert third["deliveries"]["sent"] == 0
+
+
+def test_run_on_postgresql_stores_and_alerts_like_sqlite(
+    tmp_path: Path,
+    postgres_url: str,
+    smtp_server: LoopbackSMTPServer,
+    http_server: LoopbackHTTPServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NEWSWATCH_DATABASE_URL", postgres_url)
+    feed = serve_feed(http_server)
+    hook = http_server.route("/hook", "ok")
+    sources = f'[[sources]]\nname = "news"\nfeed = "{feed}"'
+    config = write_config(tmp_path, sources=sources, smtp_port=smtp_server.port, hook_url=hook)
+
+    first = run_json(config)
+    second = run_json(config)
+
+    assert (first["totals"]["new"], first["totals"]["alerts"]) == (3, 2)
+    assert first["deliveries"]["sent"] == 4
+    assert (second["totals"]["new"], second["totals"]["alerts"]) == (0, 0)
+    assert len(smtp_server.messages) == 2
+    assert not (tmp_path / "newswatch.db").exists()
+
+
+def test_malformed_seed_files_are_reported_and_the_good_ones_stored(
+    tmp_path: Path, smtp_server: LoopbackSMTPServer, http_server: LoopbackHTTPServer
+) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    good = Path(__file__).resolve().parents[1] / "examples" / "seeds" / "001_defence_launchers.txt"
+    (seeds / "good.txt").write_bytes(good.read_bytes())
+    (seeds / "no-date.txt").write_text("Just a title\n\nSome text.\n")
+    (seeds / "bad-date.txt").write_text("date 2024-13-45\nTitle\n\nText.\n")
+    hook = http_server.route("/hook", "ok")
+    sources = '[[sources]]\nname = "desk"\nseeds = "seeds/"'
+    config = write_config(tmp_path, sources=sources, smtp_port=smtp_server.port, hook_url=hook)
+
+    summary = run_json(config)
+
+    assert summary["totals"]["new"] == 1
+    assert summary["totals"]["alerts"] == 1
+    failed = {f["target"]: f["reason"] for f in summary["failures"]}
+    assert set(failed) == {str(seeds / "no-date.txt"), str(seeds / "bad-date.txt")}
+    assert all(reason.startswith(target) for target, reason in failed.items())
+    assert summary["sources"][0]["failures"] == 2
+
+
+def test_run_publishes_its_summary_as_a_prefect_artifact(
+    tmp_path: Path, smtp_server: LoopbackSMTPServer, http_server: LoopbackHTTPServer
+) -> None:
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    feed = serve_feed(http_server)
+    hook = http_server.route("/hook", "ok")
+    sources = f'[[sources]]\nname = "news"\nfeed = "{feed}"'
+    config = write_config(tmp_path, sources=sources, smtp_port=smtp_server.port, hook_url=hook)
+    summary = run_json(config)
+
+    # Prefect 3.8.8's client sends null filter fields its own server rejects: ask the API.
+    response = httpx.post(
+        f"{PREFECT_API_URL.value()}/artifacts/filter",
+        json={"artifacts": {"flow_run_id": {"any_": [summary["flow_run_id"]]}}},
+    )
+    response.raise_for_status()
+    published = {artifact["key"]: artifact for artifact in response.json()}
+    markdown = published["newswatch-run-summary"]["data"]
+    assert "3 new articles, 1 duplicates" in markdown
+    assert "| news | feed | 4 | 0 | 3 | 1 | 1 |" in markdown
+    assert "/missing" in markdown  # the failed page is listed with its reason
+    alerts_table = json.loads(published["newswatch-alerts"]["data"])
+    assert {row["rule"] for row in alerts_table} == {"missile-launchers"}
+    assert len(alerts_table) == 2
