@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -16,28 +14,10 @@ from pydantic import TypeAdapter, ValidationError
 
 from alerts import AlertMessage, Channel, DeliveryError, EmailChannel, EmailNotifier, notifier_for
 from alerts.notifiers.email import SUBJECT_LIMIT
+from tests.alerts.messages import make_message
 from tests.servers import LoopbackSMTPServer, free_port
 
 PASSWORD = "s3cret-pa55"
-SNIPPET = "…calls for expanded missile launcher production…"
-
-
-def make_message(**changes: Any) -> AlertMessage:
-    message = AlertMessage(
-        alert_id="alert-0001",
-        rule="dprk",
-        query='"missile launcher"',
-        title="Kim calls for more launchers",
-        url="https://news.example.org/kim?id=7",
-        source="Example News",
-        published_at=datetime(2024, 5, 1, 8, 30, tzinfo=UTC),
-        snippet=SNIPPET,
-        snippet_start=SNIPPET.index("missile"),
-        snippet_end=SNIPPET.index(" production"),
-        terms=("missile launcher",),
-        matched_at=datetime(2024, 5, 1, 9, 0, tzinfo=UTC),
-    )
-    return dataclasses.replace(message, **changes)
 
 
 def channel_for(host: str, port: int, **changes: Any) -> EmailChannel:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import socket
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -23,28 +21,16 @@ from alerts import (
     verify_signature,
 )
 from alerts.notifiers.webhook import sign
+from tests.alerts import messages
+from tests.alerts.messages import SNIPPET
 from tests.servers import LoopbackHTTPServer, Response, free_port
 
 SECRET = "whsec-7d1f0c"
-SNIPPET = "…calls for expanded missile launcher production…"
+TITLE = "Kim calls for more launchers — Pjöngjang"
 
 
 def make_message(**changes: Any) -> AlertMessage:
-    message = AlertMessage(
-        alert_id="alert-0001",
-        rule="dprk",
-        query='"missile launcher"',
-        title="Kim calls for more launchers — Pjöngjang",
-        url="https://news.example.org/kim?id=7",
-        source="Example News",
-        published_at=datetime(2024, 5, 1, 8, 30, tzinfo=UTC),
-        snippet=SNIPPET,
-        snippet_start=SNIPPET.index("missile"),
-        snippet_end=SNIPPET.index(" production"),
-        terms=("missile launcher",),
-        matched_at=datetime(2024, 5, 1, 9, 0, tzinfo=UTC),
-    )
-    return dataclasses.replace(message, **changes)
+    return messages.make_message(**{"title": TITLE, **changes})
 
 
 def notifier(url: str, **changes: Any) -> WebhookNotifier:
@@ -63,7 +49,7 @@ def test_post_body_has_the_documented_shape(http_server: LoopbackHTTPServer) -> 
         "terms": ["missile launcher"],
         "article": {
             "url": "https://news.example.org/kim?id=7",
-            "title": "Kim calls for more launchers — Pjöngjang",
+            "title": TITLE,
             "published_at": "2024-05-01T08:30:00+00:00",
             "source": "Example News",
             "snippet": SNIPPET,
