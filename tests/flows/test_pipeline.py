@@ -1,0 +1,115 @@
+"""The stages of a run as plain functions, against a real HTTP server and real stores."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from flows.errors import FetchError
+from flows.fetch import FetchOptions, make_client
+from flows.items import Candidate
+from flows.pipeline import batches, collect_source, fetch_and_extract, store_and_match, unseen
+from flows.settings import Settings, SourceSettings
+from storage import ArticleIn, ensure_sources, open_store
+from tests.servers import LoopbackHTTPServer
+
+OPTIONS = FetchOptions(allow_networks=["127.0.0.0/8"])  # type: ignore[list-item]
+PAGE = """<html lang="en"><head><title>Launchers on parade</title></head><body><article>
+<h1>Launchers on parade</h1><p>The army displayed mobile missile launchers on Sunday in the
+capital, officials said, in the largest parade in a decade.</p><p>Foreign observers were
+invited for the first time and counted more than forty vehicles.</p></article></body></html>"""
+
+
+def settings_in(folder: Path, *sources: SourceSettings) -> Settings:
+    return Settings(path=folder / "newswatch.toml", fetch=OPTIONS, sources=sources)
+
+
+def collect(source: SourceSettings, settings: Settings):  # type: ignore[no-untyped-def]
+    async def go():  # type: ignore[no-untyped-def]
+        async with make_client(settings.fetch) as client:
+            return await collect_source(source, settings=settings, client=client)
+
+    return asyncio.run(go())
+
+
+def extract(candidates: list[Candidate]):  # type: ignore[no-untyped-def]
+    async def go():  # type: ignore[no-untyped-def]
+        async with make_client(OPTIONS) as client:
+            return await fetch_and_extract(candidates, client=client, options=OPTIONS)
+
+    return asyncio.run(go())
+
+
+def test_url_list_seed_yields_candidates_and_bad_seeds_are_failures(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "watch.txt").write_text("# pages to watch\nhttps://a.test/1\n\nhttps://a.test/2\n")
+    (seeds / "broken.txt").write_text("no date line here\nat all\n")
+    source = SourceSettings(name="desk", seeds="seeds")
+
+    collected = collect(source, settings_in(tmp_path, source))
+
+    assert [c.url for c in collected.candidates] == ["https://a.test/1", "https://a.test/2"]
+    (failure,) = collected.failures
+    assert failure.target == str(seeds / "broken.txt")
+    assert failure.reason.startswith(str(seeds / "broken.txt"))
+
+
+def test_a_feed_that_is_not_found_fails_the_source_with_its_url(
+    tmp_path: Path, http_server: LoopbackHTTPServer
+) -> None:
+    source = SourceSettings(name="gone", feed=http_server.url("/feed.xml"))
+    with pytest.raises(FetchError, match="404"):
+        collect(source, settings_in(tmp_path, source))
+
+
+def test_pages_are_extracted_and_a_failed_page_falls_back_to_the_feed_entry(
+    http_server: LoopbackHTTPServer,
+) -> None:
+    good = http_server.route("/good", PAGE)
+    gone = http_server.url("/gone")
+    candidates = [
+        Candidate(url=good, source="news", guid="g1"),
+        Candidate(url=gone, source="news", title="Gone", summary="Launchers seen near the border."),
+        Candidate(url=http_server.url("/also-gone"), source="news", title="No summary"),
+    ]
+
+    extracted = extract(candidates)
+
+    by_url = {article.url: article for article in extracted.articles}
+    assert by_url[good].title == "Launchers on parade"
+    assert by_url[good].origin == "page" and by_url[good].guid == "g1"
+    assert by_url[gone].origin == "feed"
+    assert "404" in (by_url[gone].note or "")
+    reasons = {failure.target: failure.reason for failure in extracted.failures}
+    assert "stored the feed entry's own text instead" in reasons[gone]
+    assert "404" in reasons[http_server.url("/also-gone")]
+
+
+def test_unseen_drops_stored_and_repeated_urls(database_url: str) -> None:
+    engine = open_store(database_url)
+    stored = ArticleIn(url="https://a.test/1", source="news", title="t", text="x", origin="page")
+    ids = source_ids(engine)
+    store_and_match([stored], engine=engine, rules=[], source_ids=ids, run_id=None)
+    candidates = [
+        Candidate(url="https://A.test/1#top", source="news"),
+        Candidate(url="https://a.test/2?utm_source=rss", source="news"),
+        Candidate(url="https://a.test/2", source="news"),
+    ]
+    assert [c.url for c in unseen(candidates, engine=engine)] == ["https://a.test/2?utm_source=rss"]
+
+
+def source_ids(engine: Engine) -> dict[str, int]:
+    with Session(engine) as session:
+        ids = ensure_sources(session=session, sources=[("news", "feed", "https://a.test/feed")])
+        session.commit()
+    return ids
+
+
+def test_batches_cut_work_into_tasks_of_bounded_size() -> None:
+    assert batches(list(range(7)), 3) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert batches([], 3) == []
