@@ -119,9 +119,13 @@ def list_alerts(*, session: Session, status: str | None = None) -> list[AlertVie
         .join(Article, col(Article.id) == col(Alert.article_id))
         .order_by(col(Alert.created_at).desc(), col(Alert.id))
     )
+    rows = session.exec(query).all()
+    by_alert: dict[str, list[Delivery]] = {}
+    for delivery in session.exec(select(Delivery).order_by(col(Delivery.id))).all():
+        by_alert.setdefault(delivery.alert_id, []).append(delivery)
     views = []
-    for alert, article in session.exec(query).all():
-        deliveries = session.exec(select(Delivery).where(Delivery.alert_id == alert.id)).all()
+    for alert, article in rows:
+        deliveries = by_alert.get(alert.id, [])
         if status is not None and all(d.status != status for d in deliveries):
             continue
         states = {d.channel: _delivery_state(d) for d in deliveries}

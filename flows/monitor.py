@@ -22,9 +22,10 @@ from prefect.runtime import flow_run
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from alerts import deliver_due, notifier_for
+from alerts import DeliveryReport, deliver_due, notifier_for
 from flows.errors import SourceError, TransientFetchError
 from flows.fetch import make_client
+from flows.items import Candidate
 from flows.pipeline import (
     Collected,
     Extracted,
@@ -73,7 +74,11 @@ async def collect_task(
 
 @task(task_run_name="fetch and extract batch {number}/{total}", cache_policy=NO_CACHE)
 async def extract_task(
-    candidates: list, settings: Settings, client: httpx.AsyncClient, number: int, total: int
+    candidates: list[Candidate],
+    settings: Settings,
+    client: httpx.AsyncClient,
+    number: int,
+    total: int,
 ) -> Extracted:
     return await fetch_and_extract(candidates, client=client, options=settings.fetch)
 
@@ -94,7 +99,7 @@ def store_task(
 
 
 @task(task_run_name="deliver alerts", cache_policy=NO_CACHE)
-async def deliver_task(settings: Settings, engine: Engine):  # type: ignore[no-untyped-def]
+async def deliver_task(settings: Settings, engine: Engine) -> DeliveryReport:
     notifiers = {name: notifier_for(name, channel) for name, channel in settings.channels.items()}
     return await deliver_due(engine=engine, notifiers=notifiers)
 
@@ -111,7 +116,6 @@ async def monitor(config_path: str) -> RunSummary:
 
 
 async def _run(settings: Settings, engine: Engine) -> RunSummary:
-    logger = get_run_logger()
     with Session(engine) as session:
         run = start_run(session=session, flow_run_id=str(flow_run.get_id() or "") or None)
         summary = RunSummary(run_id=run.id, started_at=run.started_at, flow_run_id=run.flow_run_id)
@@ -119,19 +123,13 @@ async def _run(settings: Settings, engine: Engine) -> RunSummary:
             session=session, sources=[(s.name, s.kind, s.location) for s in settings.sources]
         )
         session.commit()
-    async with make_client(settings.fetch) as client:
-        ready, candidates = await _collect_all(settings, client, summary, engine)
-        await _extract_and_store(settings, client, engine, source_ids, ready, candidates, summary)
-    _record_health(engine, settings, summary, source_ids)
-    summary.add_deliveries(await deliver_task(settings, engine))
-    summary.finished_at = utcnow()
-    with Session(engine) as session:
-        finish_run(
-            session=session,
-            run_id=summary.run_id or 0,
-            status="completed",
-            summary=summary.to_dict(),
-        )
+    try:
+        await _poll_and_deliver(settings, engine, source_ids, summary)
+    except BaseException:
+        _finish(engine, summary, status="failed")  # the run row must not stay "running"
+        raise
+    _finish(engine, summary, status="completed")
+    logger = get_run_logger()
     for failure in summary.failures:
         logger.warning("%s: %s", failure.source, failure.reason)
     logger.info("run %s: %s", summary.run_id, summary.totals())
@@ -139,11 +137,29 @@ async def _run(settings: Settings, engine: Engine) -> RunSummary:
     return summary
 
 
+async def _poll_and_deliver(
+    settings: Settings, engine: Engine, source_ids: dict[str, int], summary: RunSummary
+) -> None:
+    async with make_client(settings.fetch) as client:
+        ready, candidates = await _collect_all(settings, client, summary, engine)
+        await _extract_and_store(settings, client, engine, source_ids, ready, candidates, summary)
+    _record_health(engine, summary, source_ids)
+    summary.add_deliveries(await deliver_task(settings, engine))
+
+
+def _finish(engine: Engine, summary: RunSummary, *, status: str) -> None:
+    summary.finished_at = utcnow()
+    with Session(engine) as session:
+        finish_run(
+            session=session, run_id=summary.run_id or 0, status=status, summary=summary.to_dict()
+        )
+
+
 async def _collect_all(
     settings: Settings, client: httpx.AsyncClient, summary: RunSummary, engine: Engine
-) -> tuple[list[ArticleIn], list]:
+) -> tuple[list[ArticleIn], list[Candidate]]:
     ready: list[ArticleIn] = []
-    candidates = []
+    candidates: list[Candidate] = []
     for source in settings.sources:
         report = SourceReport(source.name, source.kind)
         summary.sources.append(report)
@@ -174,7 +190,7 @@ async def _extract_and_store(
     engine: Engine,
     source_ids: dict[str, int],
     ready: list[ArticleIn],
-    candidates: list,
+    candidates: list[Candidate],
     summary: RunSummary,
 ) -> None:
     candidate_batches = batches(candidates, BATCH_SIZE)
@@ -213,9 +229,7 @@ def _account(stored: StoredBatch, summary: RunSummary) -> None:
     summary.add_alerts(stored.fired, articles=stored.new)
 
 
-def _record_health(
-    engine: Engine, settings: Settings, summary: RunSummary, source_ids: dict[str, int]
-) -> None:
+def _record_health(engine: Engine, summary: RunSummary, source_ids: dict[str, int]) -> None:
     now = utcnow()
     with Session(engine) as session:
         for report in summary.sources:
