@@ -16,6 +16,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from flows.errors import ConfigError, NewswatchError
@@ -168,8 +170,7 @@ def alerts_list(
     from alerts import list_alerts
 
     settings = settings_from(config)
-    engine = _store(settings)
-    with Session(engine) as session:
+    with _store(settings) as engine, Session(engine) as session:
         views = list_alerts(session=session, status=status.value if status else None)
     if as_json:
         print(json.dumps([view.to_dict() for view in views], ensure_ascii=False))
@@ -202,8 +203,7 @@ def export(
     Example: newswatch export --format jsonl --output articles.jsonl
     """
     settings = settings_from(config)
-    engine = _store(settings)
-    with Session(engine) as session:
+    with _store(settings) as engine, Session(engine) as session:
         records = (
             _export_record(article, source) for article, source in iter_articles(session=session)
         )
@@ -240,11 +240,16 @@ def _export_record(article: Any, source: str) -> dict[str, Any]:
     }
 
 
-def _store(settings: Settings) -> Any:
+@contextmanager
+def _store(settings: Settings) -> Iterator[Engine]:
     try:
-        return open_store(settings.database.url)
+        engine = open_store(settings.database.url)
     except StoreUnavailable as error:
         raise fail(str(error), code=1) from None
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def main() -> None:

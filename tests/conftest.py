@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import Engine
 
+from storage import open_store
 from tests.servers import LoopbackHTTPServer, LoopbackSMTPServer
 
 # Prefect's test server would otherwise phone home and log its failure to do so offline.
@@ -73,6 +75,14 @@ def _postgres_schema_url() -> Iterator[str]:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     yield from _postgres_schema_url()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """A store with its tables, on each backend; its connections are closed afterwards."""
+    engine = open_store(database_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -19,7 +19,7 @@ from alerts import (
     record_alerts,
 )
 from alerts.outbox import claim
-from storage import ArticleIn, Delivery, add_articles, ensure_sources, open_store, utcnow
+from storage import ArticleIn, Delivery, add_articles, ensure_sources, utcnow
 from tests.servers import LoopbackHTTPServer, Response
 
 RULE = Rule(name="launchers", query='"missile launcher"', channels=("hook",))
@@ -52,8 +52,7 @@ def statuses(engine: Engine) -> list[tuple[str, int]]:
         return [(row.status, row.attempts) for row in rows]
 
 
-def test_each_rule_fires_once_per_article_with_a_pending_delivery(database_url: str) -> None:
-    engine = open_store(database_url)
+def test_each_rule_fires_once_per_article_with_a_pending_delivery(engine: Engine) -> None:
     fired = store_with_alerts(
         engine, ["Mobile missile launchers were shown.", "The harbour reopened.", "Nothing."]
     )
@@ -70,8 +69,7 @@ def test_each_rule_fires_once_per_article_with_a_pending_delivery(database_url: 
     assert view.deliveries["hook"]["status"] == "pending"
 
 
-def test_matching_the_same_article_twice_adds_no_second_alert(database_url: str) -> None:
-    engine = open_store(database_url)
+def test_matching_the_same_article_twice_adds_no_second_alert(engine: Engine) -> None:
     store_with_alerts(engine, ["Mobile missile launchers were shown."])
     with Session(engine) as session:
         from storage import Article
@@ -83,9 +81,8 @@ def test_matching_the_same_article_twice_adds_no_second_alert(database_url: str)
 
 
 def test_outbox_sends_each_delivery_once_and_keeps_failures_pending(
-    database_url: str, http_server: LoopbackHTTPServer
+    engine: Engine, http_server: LoopbackHTTPServer
 ) -> None:
-    engine = open_store(database_url)
     store_with_alerts(engine, ["Missile launchers.", "A harbour story."])
     http_server.sequence("/hook", [Response(503), Response(200)])
 
@@ -105,8 +102,7 @@ def test_outbox_sends_each_delivery_once_and_keeps_failures_pending(
         assert len(list_alerts(session=session, status="sent")) == 2
 
 
-def test_delivery_for_an_unconfigured_channel_waits_with_the_reason(database_url: str) -> None:
-    engine = open_store(database_url)
+def test_delivery_for_an_unconfigured_channel_waits_with_the_reason(engine: Engine) -> None:
     store_with_alerts(engine, ["Missile launchers."])
     report = asyncio.run(deliver_due(engine=engine, notifiers={}))
     (failure,) = report.failed
@@ -115,9 +111,8 @@ def test_delivery_for_an_unconfigured_channel_waits_with_the_reason(database_url
 
 
 def test_a_claimed_delivery_is_skipped_until_its_lease_expires(
-    database_url: str, http_server: LoopbackHTTPServer
+    engine: Engine, http_server: LoopbackHTTPServer
 ) -> None:
-    engine = open_store(database_url)
     store_with_alerts(engine, ["Missile launchers."])
     http_server.route("/hook", "ok")
     with Session(engine) as session:

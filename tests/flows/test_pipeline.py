@@ -14,7 +14,7 @@ from flows.fetch import FetchOptions, make_client
 from flows.items import Candidate
 from flows.pipeline import batches, collect_source, fetch_and_extract, store_and_match, unseen
 from flows.settings import Settings, SourceSettings
-from storage import ArticleIn, ensure_sources, open_store
+from storage import ArticleIn, ensure_sources
 from tests.servers import LoopbackHTTPServer
 
 OPTIONS = FetchOptions(allow_networks=["127.0.0.0/8"])  # type: ignore[list-item]
@@ -90,8 +90,7 @@ def test_pages_are_extracted_and_a_failed_page_falls_back_to_the_feed_entry(
     assert "404" in reasons[http_server.url("/also-gone")]
 
 
-def test_unseen_drops_stored_and_repeated_urls(database_url: str) -> None:
-    engine = open_store(database_url)
+def test_unseen_drops_stored_and_repeated_urls(engine: Engine) -> None:
     stored = ArticleIn(url="https://a.test/1", source="news", title="t", text="x", origin="page")
     ids = source_ids(engine)
     store_and_match([stored], engine=engine, rules=[], source_ids=ids, run_id=None)

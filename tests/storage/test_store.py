@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -33,8 +34,7 @@ def store(engine, articles: list[ArticleIn]):  # type: ignore[no-untyped-def]
     return stored
 
 
-def test_same_article_is_stored_once_by_canonical_url(database_url: str) -> None:
-    engine = open_store(database_url)
+def test_same_article_is_stored_once_by_canonical_url(engine: Engine) -> None:
     first = store(engine, [article("https://x.test/a?utm_source=rss", "One text.")])
     again = store(engine, [article("HTTPS://X.TEST/a#top", "A changed text.")])
     assert len(first.new) == 1
@@ -42,8 +42,7 @@ def test_same_article_is_stored_once_by_canonical_url(database_url: str) -> None
     assert [reason for _, reason in again.duplicates] == ["same URL"]
 
 
-def test_same_text_at_another_url_is_a_duplicate(database_url: str) -> None:
-    engine = open_store(database_url)
+def test_same_text_at_another_url_is_a_duplicate(engine: Engine) -> None:
     stored = store(
         engine,
         [
@@ -55,8 +54,7 @@ def test_same_text_at_another_url_is_a_duplicate(database_url: str) -> None:
     assert [reason for _, reason in stored.duplicates] == ["same text"]
 
 
-def test_schema_refuses_a_second_row_with_the_same_canonical_url(database_url: str) -> None:
-    engine = open_store(database_url)
+def test_schema_refuses_a_second_row_with_the_same_canonical_url(engine: Engine) -> None:
     store(engine, [article("https://x.test/a", "One text.")])
     with Session(engine) as session:
         source_id = session.exec(select(Article.source_id)).one()
@@ -75,8 +73,7 @@ def test_schema_refuses_a_second_row_with_the_same_canonical_url(database_url: s
             session.commit()
 
 
-def test_timestamps_come_back_timezone_aware_in_utc(database_url: str) -> None:
-    engine = open_store(database_url)
+def test_timestamps_come_back_timezone_aware_in_utc(engine: Engine) -> None:
     published = datetime(2024, 1, 5, 9, 30, tzinfo=timezone(timedelta(hours=2)))
     store(engine, [article("https://x.test/a", "Text.", published_at=published)])
     with Session(engine) as session:
@@ -87,16 +84,14 @@ def test_timestamps_come_back_timezone_aware_in_utc(database_url: str) -> None:
     assert source == "desk"
 
 
-def test_stored_urls_answers_in_canonical_form(database_url: str) -> None:
-    engine = open_store(database_url)
+def test_stored_urls_answers_in_canonical_form(engine: Engine) -> None:
     store(engine, [article("https://x.test/a", "Text.")])
     with Session(engine) as session:
         found = stored_urls(session=session, urls=["https://X.test/a#frag", "https://x.test/b"])
     assert found == {"https://x.test/a"}
 
 
-def test_foreign_keys_are_enforced(database_url: str) -> None:
-    engine = open_store(database_url)
+def test_foreign_keys_are_enforced(engine: Engine) -> None:
     with Session(engine) as session:
         session.add(
             Article(
