@@ -13,23 +13,34 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import create_engine
 
 from storage import models as _models  # noqa: F401  (registers the tables)
 from storage.errors import StoreUnavailable
+from storage.migrate import upgrade
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control from pysqlite, which would otherwise leave DDL outside
+    # transactions and begin lazily; `_begin_immediate` opens every transaction instead.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _begin_immediate(connection: Connection) -> None:
+    """Take SQLite's write lock when a transaction starts, not on its first write: a
+    transaction that read first and then must wait for another process's writer
+    fails at once with `database is locked` instead of waiting out the busy timeout."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:
@@ -39,15 +50,17 @@ def make_engine(url: str) -> Engine:
             url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _begin_immediate)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
 
 def open_store(url: str) -> Engine:
-    """An engine whose tables exist; raises StoreUnavailable when the store cannot be reached."""
+    """An engine whose schema is migrated to the newest revision; raises StoreUnavailable
+    when the store cannot be reached or migrated."""
     try:
         engine = make_engine(url)
-        SQLModel.metadata.create_all(engine)
+        upgrade(engine)
     except SQLAlchemyError as error:
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
         raise StoreUnavailable(reason, url=url) from error

@@ -11,10 +11,30 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+# Named constraints, so later migrations can alter them (SQLite rebuilds tables by name).
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 
 
 def utcnow() -> datetime:
@@ -91,6 +111,95 @@ class Article(SQLModel, table=True):
     )
     run_id: int | None = Field(
         default=None, sa_column=Column(Integer, ForeignKey("runs.id"), nullable=True)
+    )
+    final_url: str | None = Field(default=None, sa_column=Column(Text))  # after redirects
+    story_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("stories.id"), nullable=False, index=True)
+    )
+    version: int = Field(default=1)  # 1 + the number of rows in article_versions
+
+
+# Stories: near-duplicate articles (one wire story run by many outlets) grouped together.
+# `first_article_id` is set once, right after that article is inserted; it carries no
+# foreign key because articles already point here and the cycle would need ALTERs.
+class Story(SQLModel, table=True):
+    __tablename__ = "stories"
+
+    id: int | None = Field(default=None, primary_key=True)
+    first_article_id: int | None = Field(default=None)
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    first_seen_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True)
+    )
+    last_seen_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True)
+    )
+    article_count: int = Field(default=1)
+
+
+# The persisted near-duplicate index: one MinHash signature per article...
+class StorySignature(SQLModel, table=True):
+    __tablename__ = "story_signatures"
+
+    article_id: int = Field(sa_column=Column(Integer, ForeignKey("articles.id"), primary_key=True))
+    story_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("stories.id"), nullable=False, index=True)
+    )
+    signature: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+# ...and its LSH band keys, looked up by index: finding candidates costs one query,
+# whatever the size of the store, and nothing is rebuilt between runs.
+class StoryBand(SQLModel, table=True):
+    __tablename__ = "story_bands"
+    __table_args__ = (Index("ix_story_bands_band_created", "band", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    band: int = Field(sa_column=Column(BigInteger, nullable=False))
+    article_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("articles.id"), nullable=False, index=True)
+    )
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+# Article versions: the earlier texts of an article whose text changed at the same URL.
+class ArticleVersion(SQLModel, table=True):
+    __tablename__ = "article_versions"
+    __table_args__ = (UniqueConstraint("article_id", "version", name="uq_article_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("articles.id"), nullable=False, index=True)
+    )
+    version: int
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    text_hash: str = Field(sa_column=Column(String(64), nullable=False, index=True))
+    fetched_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    replaced_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+# Feed entry GUIDs seen per source: an entry seen before costs no page request,
+# even when its link changed or redirected elsewhere.
+class EntryGuid(SQLModel, table=True):
+    __tablename__ = "entry_guids"
+    __table_args__ = (UniqueConstraint("source_id", "guid", name="uq_entry_guid_source"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(sa_column=Column(Integer, ForeignKey("sources.id"), nullable=False))
+    guid: str = Field(sa_column=Column(Text, nullable=False))
+    article_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("articles.id"), nullable=True)
+    )
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
 
 
