@@ -94,7 +94,12 @@ def store_task(
     total: int,
 ) -> StoredBatch:
     return store_and_match(
-        articles, engine=engine, rules=settings.rules, source_ids=source_ids, run_id=run_id
+        articles,
+        engine=engine,
+        rules=settings.rules,
+        source_ids=source_ids,
+        run_id=run_id,
+        stories=settings.stories.options(),
     )
 
 
@@ -141,7 +146,7 @@ async def _poll_and_deliver(
     settings: Settings, engine: Engine, source_ids: dict[str, int], summary: RunSummary
 ) -> None:
     async with make_client(settings.fetch) as client:
-        ready, candidates = await _collect_all(settings, client, summary, engine)
+        ready, candidates = await _collect_all(settings, client, summary, engine, source_ids)
         await _extract_and_store(settings, client, engine, source_ids, ready, candidates, summary)
     _record_health(engine, summary, source_ids)
     summary.add_deliveries(await deliver_task(settings, engine))
@@ -156,7 +161,11 @@ def _finish(engine: Engine, summary: RunSummary, *, status: str) -> None:
 
 
 async def _collect_all(
-    settings: Settings, client: httpx.AsyncClient, summary: RunSummary, engine: Engine
+    settings: Settings,
+    client: httpx.AsyncClient,
+    summary: RunSummary,
+    engine: Engine,
+    source_ids: dict[str, int],
 ) -> tuple[list[ArticleIn], list[Candidate]]:
     ready: list[ArticleIn] = []
     candidates: list[Candidate] = []
@@ -174,7 +183,7 @@ async def _collect_all(
             continue
         finally:
             report.seconds = time.monotonic() - started
-        fresh = unseen(collected.candidates, engine=engine)
+        fresh = unseen(collected.candidates, engine=engine, source_ids=source_ids)
         report.found = collected.found
         report.already_stored = len(collected.candidates) - len(fresh)
         report.failures += len(collected.failures)
@@ -219,6 +228,8 @@ def _account(stored: StoredBatch, summary: RunSummary) -> None:
                 "origin": article.origin,
             }
         )
+    for article in stored.updated:
+        summary.source(article.source).updated += 1
     for article, reason in stored.duplicates:
         report = summary.source(article.source)
         if reason == "same URL":  # seen in an earlier run (seed files are re-read every run)

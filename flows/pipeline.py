@@ -25,7 +25,7 @@ from flows.fetch import FetchOptions, fetch
 from flows.items import Candidate
 from flows.seeds import discover_seed_files, read_seed
 from flows.settings import Settings, SourceSettings
-from storage import ArticleIn, add_articles, canonical_url, stored_urls
+from storage import ArticleIn, StoryOptions, add_articles, canonical_url, seen_guids, stored_urls
 
 T = TypeVar("T")
 
@@ -93,17 +93,34 @@ def _read_seeds(source: SourceSettings, settings: Settings) -> Collected:
     return collected
 
 
-def unseen(candidates: Sequence[Candidate], *, engine: Engine) -> list[Candidate]:
+def unseen(
+    candidates: Sequence[Candidate], *, engine: Engine, source_ids: dict[str, int]
+) -> list[Candidate]:
     """Candidates whose article is not stored yet, each canonical URL once: no page request
-    is spent on an article the store already holds."""
+    is spent on an entry seen before, by its URL or by its feed GUID."""
     with Session(engine) as session:
         stored = stored_urls(session=session, urls=[c.url for c in candidates])
+        guids = _seen_guids(session, candidates, source_ids=source_ids)
     fresh: dict[str, Candidate] = {}
     for candidate in candidates:
         key = canonical_url(candidate.url)
-        if key not in stored:
+        if key not in stored and (candidate.source, candidate.guid) not in guids:
             fresh.setdefault(key, candidate)
     return list(fresh.values())
+
+
+def _seen_guids(
+    session: Session, candidates: Sequence[Candidate], *, source_ids: dict[str, int]
+) -> set[tuple[str, str | None]]:
+    by_source: dict[str, list[str]] = {}
+    for candidate in candidates:
+        if candidate.guid:
+            by_source.setdefault(candidate.source, []).append(candidate.guid)
+    return {
+        (source, guid)
+        for source, guids in by_source.items()
+        for guid in seen_guids(session=session, source_id=source_ids[source], guids=guids)
+    }
 
 
 @dataclass
@@ -151,7 +168,8 @@ async def _one_page(
         return _fallback(candidate, reason=str(error))
     except Exception as error:  # one odd page must not sink its whole batch
         return _fallback(candidate, reason=f"{candidate.url}: {unexpected(error)}")
-    return article.model_copy(update={"guid": candidate.guid}), None
+    final_url = fetched.url if fetched.url != candidate.url else None
+    return article.model_copy(update={"guid": candidate.guid, "final_url": final_url}), None
 
 
 def _fallback(candidate: Candidate, *, reason: str) -> tuple[ArticleIn | None, Failure]:
@@ -166,6 +184,7 @@ def _fallback(candidate: Candidate, *, reason: str) -> tuple[ArticleIn | None, F
 @dataclass
 class StoredBatch:
     new: list[ArticleIn] = field(default_factory=list)
+    updated: list[ArticleIn] = field(default_factory=list)  # a new version of a stored article
     duplicates: list[tuple[ArticleIn, str]] = field(default_factory=list)
     fired: list[Fired] = field(default_factory=list)
 
@@ -177,18 +196,27 @@ def store_and_match(
     rules: Sequence[Rule],
     source_ids: dict[str, int],
     run_id: int | None,
+    stories: StoryOptions | None = None,
 ) -> StoredBatch:
     """Store the batch and record the alerts it fires in one transaction: an article is
     never committed without its alerts and their pending deliveries."""
     by_url = {canonical_url(a.url): a for a in articles}
     with Session(engine) as session:
         stored = add_articles(
-            session=session, articles=articles, source_ids=source_ids, run_id=run_id
+            session=session,
+            articles=articles,
+            source_ids=source_ids,
+            run_id=run_id,
+            stories=stories,
         )
         fired = record_alerts(session=session, rules=rules, articles=stored.new)
         session.commit()
-    new = [by_url[row.canonical_url] for row in stored.new]
-    return StoredBatch(new=new, duplicates=list(stored.duplicates), fired=fired)
+    return StoredBatch(
+        new=[by_url[row.canonical_url] for row in stored.new],
+        updated=[by_url[row.canonical_url] for row in stored.updated],
+        duplicates=list(stored.duplicates),
+        fired=fired,
+    )
 
 
 def batches(items: Sequence[T], size: int) -> list[list[T]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +33,7 @@ from sqlalchemy.exc import ArgumentError
 from alerts import Channel, Rule
 from flows.errors import ConfigError
 from flows.fetch import FetchOptions
+from storage import StoryOptions
 
 DEFAULT_CONFIG = Path("newswatch.toml")
 SMTP_PASSWORD_VARIABLE = "NEWSWATCH_SMTP_PASSWORD"
@@ -55,6 +57,17 @@ class DatabaseSettings(_Strict):
         except ArgumentError:
             raise ValueError("not a database URL (e.g. sqlite:///newswatch.db)") from None
         return value
+
+
+class StoriesSettings(_Strict):
+    """`[stories]`: when near-duplicate articles count as one story. Only the knobs that
+    are safe to change on a live store; the fingerprint's shape is fixed in code."""
+
+    window_days: float = Field(default=7.0, gt=0, le=365)
+    threshold: float = Field(default=0.5, gt=0, le=1)
+
+    def options(self) -> StoryOptions:
+        return StoryOptions(threshold=self.threshold, window=timedelta(days=self.window_days))
 
 
 class SourceSettings(_Strict):
@@ -87,6 +100,7 @@ class Settings(_Strict):
     path: Path
     database: DatabaseSettings = DatabaseSettings()
     fetch: FetchOptions = FetchOptions()
+    stories: StoriesSettings = StoriesSettings()
     sources: tuple[SourceSettings, ...] = ()
     rules: tuple[Rule, ...] = ()
     channels: dict[str, Channel] = {}

@@ -20,6 +20,7 @@ class SourceReport:
     already_stored: int = 0  # its URL is stored already: no page request, nothing new
     duplicates: int = 0  # the same text as a stored article, at another URL
     new: int = 0
+    updated: int = 0  # stored articles whose text changed: a new version, no new alert
     failures: int = 0
     seconds: float = 0.0
     error: str | None = None  # the source as a whole failed
@@ -91,6 +92,7 @@ class RunSummary:
             "sources_failed": sum(1 for report in self.sources if report.error),
             "found": sum(report.found for report in self.sources),
             "new": len(self.new_articles),
+            "updated": sum(report.updated for report in self.sources),
             "duplicates": sum(report.duplicates for report in self.sources),
             "already_stored": sum(report.already_stored for report in self.sources),
             "alerts": len(self.alerts),

@@ -9,20 +9,15 @@ and the alerts it fires are committed together or not at all.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
 
-from sqlalchemy import Table
+from sqlalchemy import Table, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, col, select
 
-from storage.fingerprints import canonical_url, text_hash
-from storage.models import Article, Source, utcnow
-from storage.schemas import ArticleIn
-
-DuplicateReason = Literal["same URL", "same text"]
+from storage.fingerprints import canonical_url
+from storage.models import Article, EntryGuid, Source, utcnow
 
 
 def insert_ignoring_conflicts(session: Session, table: Table) -> Insert:
@@ -71,79 +66,30 @@ def stored_urls(*, session: Session, urls: Iterable[str]) -> set[str]:
     return found
 
 
-@dataclass
-class Stored:
-    """What one batch did to the store."""
+def seen_guids(*, session: Session, source_id: int, guids: Iterable[str]) -> set[str]:
+    """The feed entry GUIDs of `source_id` among `guids` that were seen before."""
+    wanted = sorted(set(guids))
+    found: set[str] = set()
+    for chunk in _chunks(wanted, 500):
+        query = select(EntryGuid.guid).where(
+            EntryGuid.source_id == source_id, col(EntryGuid.guid).in_(chunk)
+        )
+        found.update(session.exec(query).all())
+    return found
 
-    new: list[Article] = field(default_factory=list)
-    duplicates: list[tuple[ArticleIn, DuplicateReason]] = field(default_factory=list)
 
-
-def add_articles(
+def iter_articles(
     *,
     session: Session,
-    articles: Sequence[ArticleIn],
-    source_ids: dict[str, int],
-    run_id: int | None,
-) -> Stored:
-    """Insert the articles not stored yet; say why each of the others is a duplicate.
+    since: datetime | None = None,
+    source: str | None = None,
+    batch: int = 500,
+) -> Iterator[tuple[Article, str]]:
+    """Stored articles with their source name, oldest first, read in batches.
 
-    Uniqueness is decided by the schema (`ON CONFLICT DO NOTHING` on the
-    canonical URL and the text hash), so two processes storing the same
-    article at once store it once; the pre-check only names the reason.
+    `since` compares the publication date, or the fetch date for articles that
+    have none; `source` is a source name.
     """
-    result = Stored()
-    rows = [_row(article, source_ids=source_ids, run_id=run_id) for article in articles]
-    known_urls, known_hashes = _known(session=session, rows=rows)
-    table = Article.__table__  # type: ignore[attr-defined]
-    for article, row in zip(articles, rows, strict=True):
-        reason = _duplicate_reason(row, known_urls=known_urls, known_hashes=known_hashes)
-        if reason is None:
-            statement = insert_ignoring_conflicts(session, table).values(**row)
-            inserted = session.execute(statement.returning(table.c.id)).scalar_one_or_none()
-            if inserted is not None:
-                result.new.append(Article(id=inserted, **row))
-            else:  # another process stored it between the pre-check and the insert
-                reason = "same URL" if row["canonical_url"] in known_urls else "same text"
-        if reason is not None:
-            result.duplicates.append((article, reason))
-        known_urls.add(row["canonical_url"])
-        known_hashes.add(row["text_hash"])
-    return result
-
-
-def _row(article: ArticleIn, *, source_ids: dict[str, int], run_id: int | None) -> dict[str, Any]:
-    values = article.model_dump(exclude={"source"})
-    return {
-        **values,
-        "source_id": source_ids[article.source],
-        "canonical_url": canonical_url(article.url),
-        "text_hash": text_hash(article.text),
-        "fetched_at": utcnow(),
-        "run_id": run_id,
-    }
-
-
-def _known(*, session: Session, rows: list[dict[str, Any]]) -> tuple[set[str], set[str]]:
-    urls = [row["canonical_url"] for row in rows]
-    hashes = [row["text_hash"] for row in rows]
-    url_query = select(Article.canonical_url).where(col(Article.canonical_url).in_(urls))
-    hash_query = select(Article.text_hash).where(col(Article.text_hash).in_(hashes))
-    return set(session.exec(url_query).all()), set(session.exec(hash_query).all())
-
-
-def _duplicate_reason(
-    row: dict[str, Any], *, known_urls: set[str], known_hashes: set[str]
-) -> DuplicateReason | None:
-    if row["canonical_url"] in known_urls:
-        return "same URL"
-    if row["text_hash"] in known_hashes:
-        return "same text"
-    return None
-
-
-def iter_articles(*, session: Session, batch: int = 500) -> Iterator[tuple[Article, str]]:
-    """Every stored article with its source name, oldest first, read in batches."""
     last_id = 0
     while True:
         query = (
@@ -153,6 +99,10 @@ def iter_articles(*, session: Session, batch: int = 500) -> Iterator[tuple[Artic
             .order_by(col(Article.id))
             .limit(batch)
         )
+        if since is not None:
+            query = query.where(func.coalesce(Article.published_at, Article.fetched_at) >= since)
+        if source is not None:
+            query = query.where(Source.name == source)
         rows = session.exec(query).all()
         if not rows:
             return

@@ -31,4 +31,5 @@ class ArticleIn(BaseModel):
     language: str | None = None
     site_name: str | None = None
     guid: str | None = None
+    final_url: str | None = None  # where the URL redirected to, when it did
     note: str | None = None

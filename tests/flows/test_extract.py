@@ -61,6 +61,7 @@ def test_article_with_its_metadata() -> None:
         "language": "en",
         "site_name": "Coast Times",
         "guid": None,
+        "final_url": None,
         "note": None,
     }
 

@@ -90,16 +90,20 @@ def test_pages_are_extracted_and_a_failed_page_falls_back_to_the_feed_entry(
     assert "404" in reasons[http_server.url("/also-gone")]
 
 
-def test_unseen_drops_stored_and_repeated_urls(engine: Engine) -> None:
-    stored = ArticleIn(url="https://a.test/1", source="news", title="t", text="x", origin="page")
+def test_unseen_drops_stored_urls_seen_guids_and_repeats(engine: Engine) -> None:
+    stored = ArticleIn(
+        url="https://a.test/1", source="news", title="t", text="x", origin="page", guid="g-1"
+    )
     ids = source_ids(engine)
     store_and_match([stored], engine=engine, rules=[], source_ids=ids, run_id=None)
     candidates = [
         Candidate(url="https://A.test/1#top", source="news"),
-        Candidate(url="https://a.test/2?utm_source=rss", source="news"),
+        Candidate(url="https://a.test/moved-to-a-new-url", source="news", guid="g-1"),
+        Candidate(url="https://a.test/2?utm_source=rss", source="news", guid="g-2"),
         Candidate(url="https://a.test/2", source="news"),
     ]
-    assert [c.url for c in unseen(candidates, engine=engine)] == ["https://a.test/2?utm_source=rss"]
+    fresh = unseen(candidates, engine=engine, source_ids=ids)
+    assert [c.url for c in fresh] == ["https://a.test/2?utm_source=rss"]
 
 
 def source_ids(engine: Engine) -> dict[str, int]:

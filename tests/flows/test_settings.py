@@ -58,6 +58,13 @@ def test_good_config_loads_with_paths_and_secrets_resolved(tmp_path: Path) -> No
     assert str(settings.fetch.allow_networks[0]) == "127.0.0.0/8"
 
 
+def test_story_settings_become_story_options(tmp_path: Path) -> None:
+    text = GOOD.replace("[fetch]", "[stories]\nwindow_days = 2\nthreshold = 0.6\n\n[fetch]")
+    options = load_settings(write(tmp_path, text), environ={"NEWSWATCH_HOOK_SECRET": "k"})
+    assert options.stories.options().window.days == 2
+    assert options.stories.options().threshold == 0.6
+
+
 def test_database_url_from_environment_overrides_the_file(tmp_path: Path) -> None:
     url = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     environ = {"NEWSWATCH_HOOK_SECRET": "k", "NEWSWATCH_DATABASE_URL": url}
@@ -101,6 +108,11 @@ def test_smtp_password_comes_from_the_environment_when_a_username_is_set(tmp_pat
         (('type = "webhook"', 'type = "pager"'), "channels.hook", "type"),
         (('to = ["desk@example.org"]', ""), "channels.desk.to", "required key is missing"),
         (('feed = "https://rss', 'feed = "ftp://rss'), "sources[1].feed", "match pattern"),
+        (
+            ("[fetch]", "[stories]\nwindow_days = 0\n\n[fetch]"),
+            "stories.window_days",
+            "greater than 0",
+        ),
     ],
 )
 def test_invalid_config_is_one_line_naming_file_key_and_problem(

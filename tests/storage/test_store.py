@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from storage import (
     Article,
     ArticleIn,
+    ArticleVersion,
     StoreUnavailable,
     add_articles,
     ensure_sources,
@@ -36,10 +37,34 @@ def store(engine, articles: list[ArticleIn]):  # type: ignore[no-untyped-def]
 
 def test_same_article_is_stored_once_by_canonical_url(engine: Engine) -> None:
     first = store(engine, [article("https://x.test/a?utm_source=rss", "One text.")])
-    again = store(engine, [article("HTTPS://X.TEST/a#top", "A changed text.")])
+    again = store(engine, [article("HTTPS://X.TEST/a#top", "one TEXT")])
     assert len(first.new) == 1
-    assert again.new == []
+    assert (again.new, again.updated) == ([], [])
     assert [reason for _, reason in again.duplicates] == ["same URL"]
+
+
+def test_changed_text_at_the_same_url_is_a_new_version_keeping_history(engine: Engine) -> None:
+    (original,) = store(engine, [article("https://x.test/a", "First text.")]).new
+    changed = store(engine, [article("https://x.test/a", "Corrected text.", title="New")])
+    assert changed.new == []
+    (updated,) = changed.updated
+    assert (updated.id, updated.version, updated.title) == (original.id, 2, "New")
+    with Session(engine) as session:
+        ((row, _),) = list(iter_articles(session=session))
+        (version,) = session.exec(select(ArticleVersion)).all()
+    assert row.text == "Corrected text."
+    assert (version.article_id, version.version, version.text) == (original.id, 1, "First text.")
+    assert store(engine, [article("https://x.test/a", "Corrected text.")]).updated == []
+
+
+def test_two_new_texts_for_one_url_in_a_batch_make_two_versions(engine: Engine) -> None:
+    store(engine, [article("https://x.test/a", "Text one.")])
+    batch = [article("https://x.test/a", "Text two."), article("https://x.test/a", "Text three.")]
+    stored = store(engine, batch)
+    assert [a.version for a in stored.updated] == [2, 3]
+    with Session(engine) as session:
+        versions = session.exec(select(ArticleVersion.text).order_by(ArticleVersion.version))
+        assert list(versions) == ["Text one.", "Text two."]
 
 
 def test_same_text_at_another_url_is_a_duplicate(engine: Engine) -> None:

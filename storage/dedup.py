@@ -1,0 +1,190 @@
+"""Storing a batch of articles with deduplication at three levels.
+
+    stored = add_articles(session=session, articles=batch, source_ids=ids, run_id=run.id)
+
+1. Same URL: the canonical URL is unique. If the text at that URL changed, the
+   article gets a new version (the old text goes to `article_versions`); it is
+   not a new article and fires no new alert.
+2. Same text: the hash of the normalised text is unique; a copy at another URL
+   is a duplicate.
+3. Same story: a new article joins the story of its near-duplicate within the
+   story window, or starts one (`storage.stories`).
+
+Uniqueness is decided by the schema (`ON CONFLICT DO NOTHING`), so two
+processes storing the same article at once store it once; the pre-checks only
+name the reason. Nothing here commits: the caller's transaction also holds the
+alerts the new articles fire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from storage.articles import insert_ignoring_conflicts
+from storage.fingerprints import canonical_url, text_hash
+from storage.models import Article, ArticleVersion, EntryGuid, utcnow
+from storage.schemas import ArticleIn
+from storage.stories import StoryOptions, attach_article, discard_story, fingerprint, story_for
+
+DuplicateReason = Literal["same URL", "same text"]
+
+
+@dataclass
+class Stored:
+    """What one batch did to the store."""
+
+    new: list[Article] = field(default_factory=list)
+    updated: list[Article] = field(default_factory=list)  # same URL, new text: a new version
+    duplicates: list[tuple[ArticleIn, DuplicateReason]] = field(default_factory=list)
+
+
+@dataclass
+class _Known:
+    """What the store holds for this batch's URLs and hashes, kept current as rows go in."""
+
+    by_url: dict[str, Article]
+    hashes: set[str]
+
+
+def add_articles(
+    *,
+    session: Session,
+    articles: Sequence[ArticleIn],
+    source_ids: dict[str, int],
+    run_id: int | None,
+    stories: StoryOptions | None = None,
+    now: datetime | None = None,
+) -> Stored:
+    """Store what is new in `articles`; version changed texts; say why the rest repeat."""
+    now = now or utcnow()
+    options = stories or StoryOptions()
+    rows = [_row(article, source_ids=source_ids, run_id=run_id, now=now) for article in articles]
+    known = _known(session=session, rows=rows)
+    result = Stored()
+    for article, row in zip(articles, rows, strict=True):
+        stored = known.by_url.get(row["canonical_url"])
+        if stored is not None:
+            _same_url(session, article, row, stored=stored, known=known, result=result)
+        elif row["text_hash"] in known.hashes:
+            result.duplicates.append((article, "same text"))
+        else:
+            _insert_new(session, article, row, known=known, result=result, options=options)
+        _remember_guid(session, row, article_id=_stored_id(known, row))
+    return result
+
+
+def _row(
+    article: ArticleIn, *, source_ids: dict[str, int], run_id: int | None, now: datetime
+) -> dict[str, Any]:
+    values = article.model_dump(exclude={"source"})
+    return {
+        **values,
+        "source_id": source_ids[article.source],
+        "canonical_url": canonical_url(article.url),
+        "text_hash": text_hash(article.text),
+        "fetched_at": now,
+        "run_id": run_id,
+    }
+
+
+def _known(*, session: Session, rows: list[dict[str, Any]]) -> _Known:
+    urls = {row["canonical_url"] for row in rows}
+    hashes = {row["text_hash"] for row in rows}
+    by_url = session.exec(select(Article).where(col(Article.canonical_url).in_(urls))).all()
+    hash_query = select(Article.text_hash).where(col(Article.text_hash).in_(hashes))
+    return _Known({a.canonical_url: a for a in by_url}, set(session.exec(hash_query).all()))
+
+
+def _same_url(
+    session: Session,
+    article: ArticleIn,
+    row: dict[str, Any],
+    *,
+    stored: Article,
+    known: _Known,
+    result: Stored,
+) -> None:
+    """The URL is stored: either the same text again, or a new version of the article."""
+    if row["text_hash"] == stored.text_hash or row["text_hash"] in known.hashes:
+        result.duplicates.append((article, "same URL"))
+        return
+    session.add(
+        ArticleVersion(
+            article_id=stored.id,
+            version=stored.version,
+            title=stored.title,
+            text=stored.text,
+            text_hash=stored.text_hash,
+            fetched_at=stored.fetched_at,
+            replaced_at=row["fetched_at"],
+        )
+    )
+    changes = {
+        key: row[key] for key in ("title", "text", "text_hash", "author", "published_at")
+    } | {"fetched_at": row["fetched_at"], "version": stored.version + 1}
+    session.execute(update(Article).where(col(Article.id) == stored.id).values(**changes))
+    updated = Article(**(stored.model_dump() | changes))  # not in the session: survives commit
+    known.by_url[row["canonical_url"]] = updated
+    known.hashes.add(row["text_hash"])
+    result.updated.append(updated)
+
+
+def _insert_new(
+    session: Session,
+    article: ArticleIn,
+    row: dict[str, Any],
+    *,
+    known: _Known,
+    result: Stored,
+    options: StoryOptions,
+) -> None:
+    now = row["fetched_at"]
+    print_ = fingerprint(row["text"], options=options)
+    story_id, created = story_for(
+        session=session, fingerprint=print_, title=row["title"], now=now, options=options
+    )
+    table = Article.__table__  # type: ignore[attr-defined]
+    statement = insert_ignoring_conflicts(session, table).values(**row, story_id=story_id)
+    inserted = session.execute(statement.returning(table.c.id)).scalar_one_or_none()
+    if inserted is None:  # another process stored it between the pre-check and the insert
+        if created:
+            discard_story(session=session, story_id=story_id)
+        result.duplicates.append((article, "same URL"))
+        return
+    attach_article(
+        session=session,
+        story_id=story_id,
+        article_id=inserted,
+        fingerprint=print_,
+        now=now,
+        created=created,
+    )
+    stored = Article(id=inserted, story_id=story_id, **row)
+    known.by_url[row["canonical_url"]] = stored
+    known.hashes.add(row["text_hash"])
+    result.new.append(stored)
+
+
+def _stored_id(known: _Known, row: dict[str, Any]) -> int | None:
+    stored = known.by_url.get(row["canonical_url"])
+    return stored.id if stored is not None else None
+
+
+def _remember_guid(session: Session, row: dict[str, Any], *, article_id: int | None) -> None:
+    """Remember the feed entry, so the next poll skips it without a page request."""
+    if not row.get("guid"):
+        return
+    values = {
+        "source_id": row["source_id"],
+        "guid": row["guid"],
+        "article_id": article_id,
+        "created_at": row["fetched_at"],
+    }
+    table = EntryGuid.__table__  # type: ignore[attr-defined]
+    session.execute(insert_ignoring_conflicts(session, table).values(**values))
