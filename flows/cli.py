@@ -3,6 +3,8 @@
     newswatch run --config newswatch.toml [--json]
     newswatch alerts list [--status pending] [--json]
     newswatch export --format jsonl [--output articles.jsonl]
+    newswatch search QUERY [--since DATE] [--source NAME] [--limit N] [--json]
+    newswatch stories [--since DATE] [--limit N] [--json]
 
 Exit status: 0 the run completed (failed sources or pages are listed in its
 summary), 1 the run itself could not complete (store or Prefect unreachable),
@@ -14,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,12 +28,21 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from flows.errors import ConfigError, NewswatchError
 from flows.settings import DEFAULT_CONFIG, Settings, load_settings
-from storage import StoreUnavailable, iter_articles, open_store
+from storage import (
+    StoreUnavailable,
+    iter_articles,
+    masked_url,
+    open_store,
+    recent_stories,
+    search,
+)
+from storage.migrate import current_revision
 
 app = typer.Typer(
     help="newswatch: watch news sources, store articles once, alert on keywords.",
@@ -39,6 +52,8 @@ app = typer.Typer(
 )
 alerts_app = typer.Typer(help="Inspect alerts and their deliveries.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
+db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 out = Console()
 err = Console(stderr=True)
@@ -48,6 +63,12 @@ ConfigOption = Annotated[
     typer.Option("--config", "-c", help="Config file (TOML).", show_default=True),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+SinceOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Only from this date or time on (ISO 8601, e.g. 2025-03-01; UTC if no zone)."
+    ),
+]
 
 
 class ExportFormat(StrEnum):
@@ -64,6 +85,17 @@ class DeliveryStatus(StrEnum):
 def fail(message: str, *, code: int) -> typer.Exit:
     err.print(f"newswatch: error: {message}", markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def parse_since(value: str | None) -> datetime | None:
+    """`--since` as an aware datetime; a bad value is a usage error (exit 2)."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise fail(f"--since: {value!r} is not an ISO 8601 date or time", code=2) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def settings_from(path: Path) -> Settings:
@@ -112,39 +144,41 @@ def _run_flow(path: Path) -> Any:
 
 
 def _print_summary(summary: Any) -> None:
+    """The run as a table and a few lines. Article and feed text is printed as plain
+    text, never parsed as rich markup: a title like `[/]` must print, not crash."""
+    columns = (
+        "source",
+        "kind",
+        "found",
+        "already stored",
+        "new",
+        "updated",
+        "duplicates",
+        "failures",
+    )
     table = Table(title=f"newswatch run {summary.run_id}")
-    for column in ("source", "kind", "found", "already stored", "new", "duplicates", "failures"):
+    for column in columns:
         table.add_column(column, justify="left" if column in {"source", "kind"} else "right")
     for r in summary.sources:
         failures = f"{r.failures} (source failed)" if r.error else str(r.failures)
-        table.add_row(
-            r.name,
-            r.kind,
-            str(r.found),
-            str(r.already_stored),
-            str(r.new),
-            str(r.duplicates),
-            failures,
-        )
+        counts = (r.found, r.already_stored, r.new, r.updated, r.duplicates)
+        table.add_row(Text(r.name), r.kind, *map(str, counts), failures)
     out.print(table)
     for alert in summary.alerts:
         channels = ", ".join(alert["channels"]) or "no channels"
         published = (alert["published_at"] or "date unknown")[:10]
         out.print(
-            f"[bold red]ALERT[/] [bold]{alert['rule']}[/] → {alert['title']}", highlight=False
+            Text.assemble(("ALERT ", "bold red"), (alert["rule"], "bold"), " → ", alert["title"])
         )
-        out.print(
-            f"  {alert['url']}  ({alert['source']}, {published}; {channels})",
-            highlight=False,
-            markup=False,
-        )
-        out.print(f"  {alert['snippet']}", highlight=False, markup=False)
+        out.print(Text(f"  {alert['url']}  ({alert['source']}, {published}; {channels})"))
+        out.print(Text(f"  {alert['snippet']}"))
     for failure in summary.failures:
-        out.print(f"[yellow]failed[/] {failure.source}: {failure.reason}", highlight=False)
+        out.print(Text.assemble(("failed ", "yellow"), f"{failure.source}: {failure.reason}"))
     for pending in summary.deliveries.get("failures", []):
         out.print(
-            f"[yellow]delivery pending[/] {pending['channel']}: {pending['reason']}",
-            highlight=False,
+            Text.assemble(
+                ("delivery pending ", "yellow"), f"{pending['channel']}: {pending['reason']}"
+            )
         )
     totals = summary.totals()
     out.print(
@@ -182,8 +216,8 @@ def alerts_list(
         states = ", ".join(f"{ch}: {d['status']}" for ch, d in view.deliveries.items())
         table.add_row(
             view.id[:12],
-            view.rule,
-            view.title,
+            Text(view.rule),
+            Text(view.title),
             view.created_at.isoformat(timespec="seconds"),
             states or "-",
         )
@@ -197,16 +231,18 @@ def export(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File, else stdout.")
     ] = None,
+    since: SinceOption = None,
+    source: Annotated[str | None, typer.Option(help="Only this source's articles.")] = None,
 ) -> None:
-    """Export every stored article: one JSON object a line (jsonl) or one JSON array.
+    """Export stored articles: one JSON object a line (jsonl) or one JSON array.
 
-    Example: newswatch export --format jsonl --output articles.jsonl
+    Example: newswatch export --format jsonl --since 2025-03-01 --source dw -o articles.jsonl
     """
     settings = settings_from(config)
+    after = parse_since(since)
     with _store(settings) as engine, Session(engine) as session:
-        records = (
-            _export_record(article, source) for article, source in iter_articles(session=session)
-        )
+        rows = iter_articles(session=session, since=after, source=source)
+        records = (_export_record(article, source_name) for article, source_name in rows)
         if output is None:
             _write_export(records, format, sys.stdout)
         else:
@@ -234,10 +270,99 @@ def _export_record(article: Any, source: str) -> dict[str, Any]:
         "language": article.language,
         "site_name": article.site_name,
         "source": source,
+        "story_id": article.story_id,
+        "version": article.version,
+        "final_url": article.final_url,
         "origin": article.origin,
         "fetched_at": article.fetched_at.isoformat(),
         "text": article.text,
     }
+
+
+LimitOption = Annotated[int, typer.Option(min=1, max=1000, help="At most this many rows.")]
+
+
+@app.command("search")
+def search_command(
+    query: Annotated[
+        str,
+        typer.Argument(
+            help='Words (all must occur), "a phrase", OR, -word; "--" before a leading -.'
+        ),
+    ],
+    config: ConfigOption = DEFAULT_CONFIG,
+    since: SinceOption = None,
+    source: Annotated[str | None, typer.Option(help="Only this source's articles.")] = None,
+    limit: LimitOption = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """Search stored articles' titles and texts, best match first, matched words in bold.
+
+    Example: newswatch search '"north korea" missile -test' --since 2025-03-01 --json
+    """
+    settings = settings_from(config)
+    after = parse_since(since)
+    with _store(settings) as engine, Session(engine) as session:
+        try:
+            hits = search(session=session, query=query, since=after, source=source, limit=limit)
+        except ValueError as error:
+            raise fail(str(error), code=2) from None
+    if as_json:
+        print(json.dumps([hit.to_dict() for hit in hits], ensure_ascii=False))
+        return
+    table = Table(title=f"{len(hits)} articles matching {query!r}")
+    for column in ("score", "article", "source", "published", "snippet"):
+        table.add_column(column, justify="right" if column == "score" else "left")
+    for hit in hits:
+        table.add_row(
+            f"{hit.score:.3g}",
+            Text.assemble((hit.title, "bold"), "\n", (hit.url, "dim")),
+            Text(hit.source),
+            hit.published_at.date().isoformat() if hit.published_at else "-",
+            _highlighted(hit.snippet),
+        )
+    out.print(table)
+
+
+def _highlighted(snippet: str) -> Text:
+    """The snippet with its `[marked]` words in bold (markers dropped, no markup parsed)."""
+    text = Text()
+    for part in re.split(r"(\[[^\]]*\])", snippet):
+        marked = part.startswith("[") and part.endswith("]")
+        text.append(part[1:-1] if marked else part, style="bold" if marked else "")
+    return text
+
+
+@app.command()
+def stories(
+    config: ConfigOption = DEFAULT_CONFIG,
+    since: SinceOption = None,
+    limit: LimitOption = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """List stories seen since a date, biggest first, with the outlets that ran them.
+
+    Example: newswatch stories --since 2025-03-01 --limit 10 --json
+    """
+    settings = settings_from(config)
+    after = parse_since(since)
+    with _store(settings) as engine, Session(engine) as session:
+        views = recent_stories(session=session, since=after, limit=limit)
+    if as_json:
+        print(json.dumps([view.to_dict() for view in views], ensure_ascii=False))
+        return
+    table = Table(title=f"{len(views)} stories")
+    for column in ("articles", "story", "outlets", "first seen", "last seen"):
+        table.add_column(column, justify="right" if column == "articles" else "left")
+    for view in views:
+        table.add_row(
+            str(view.article_count),
+            Text.assemble((view.title, "bold"), "\n", (view.first_url or "", "dim")),
+            Text(", ".join(view.outlets)),
+            view.first_seen_at.isoformat(timespec="minutes"),
+            view.last_seen_at.isoformat(timespec="minutes"),
+        )
+    out.print(table)
 
 
 @contextmanager
@@ -250,6 +375,17 @@ def _store(settings: Settings) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Migrate the store to the newest schema (every command also does this on start).
+
+    Example: NEWSWATCH_DATABASE_URL=postgresql+psycopg://db/newswatch newswatch db upgrade
+    """
+    settings = settings_from(config)
+    with _store(settings) as engine:
+        out.print(f"{masked_url(settings.database.url)}: schema at {current_revision(engine)}")
 
 
 def main() -> None:

@@ -4,32 +4,52 @@ Plain Python: never imports `flows` or `prefect`.
 """
 
 from storage.articles import (
-    Stored,
-    add_articles,
     ensure_sources,
     insert_ignoring_conflicts,
     iter_articles,
     record_source_health,
+    seen_guids,
     stored_urls,
 )
+from storage.dedup import Stored, add_articles
 from storage.engine import make_engine, open_store
 from storage.errors import StorageError, StoreUnavailable, masked_url
 from storage.fingerprints import alert_id, canonical_url, normalise_text, text_hash
-from storage.models import Alert, Article, Delivery, Run, Source, UTCDateTime, utcnow
+from storage.migrate import upgrade
+from storage.models import (
+    Alert,
+    Article,
+    ArticleVersion,
+    Delivery,
+    EntryGuid,
+    Run,
+    Source,
+    Story,
+    UTCDateTime,
+    utcnow,
+)
 from storage.runs import finish_run, recent_runs, start_run
 from storage.schemas import ArticleIn, Origin
+from storage.search import SearchHit, StoryView, recent_stories, search
+from storage.stories import StoryOptions
 
 __all__ = [
     "Alert",
     "Article",
     "ArticleIn",
+    "ArticleVersion",
     "Delivery",
+    "EntryGuid",
     "Origin",
     "Run",
+    "SearchHit",
     "Source",
     "StorageError",
     "StoreUnavailable",
     "Stored",
+    "Story",
+    "StoryOptions",
+    "StoryView",
     "UTCDateTime",
     "add_articles",
     "alert_id",
@@ -43,9 +63,13 @@ __all__ = [
     "normalise_text",
     "open_store",
     "recent_runs",
+    "recent_stories",
     "record_source_health",
+    "search",
+    "seen_guids",
     "start_run",
     "stored_urls",
     "text_hash",
+    "upgrade",
     "utcnow",
 ]
