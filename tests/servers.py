@@ -58,6 +58,7 @@ class LoopbackHTTPServer:
         self._routes: dict[str, deque[Response]] = {}
         self._lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
+        self._gates: dict[str, tuple[threading.Barrier, float]] = {}
         self._httpd = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -89,6 +90,12 @@ class LoopbackHTTPServer:
             self._routes[path] = deque(responses)
         return self.url(path)
 
+    def rendezvous(self, path: str, parties: int, *, timeout: float = 120) -> None:
+        """Hold each request to `path` until `parties` of them have arrived, then answer all:
+        clients that race for the same resource really get it at the same moment."""
+        with self._lock:
+            self._gates[path] = (threading.Barrier(parties), timeout)
+
     def requests_to(self, path: str, method: str | None = None) -> list[RecordedRequest]:
         with self._lock:
             return [
@@ -104,6 +111,13 @@ class LoopbackHTTPServer:
     def stop(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+    def _wait_at_gate(self, path: str) -> None:
+        with self._lock:
+            gate = self._gates.get(path)
+        if gate is not None:
+            barrier, timeout = gate
+            barrier.wait(timeout)
 
     def _next_response(self, path: str) -> Response:
         with self._lock:
@@ -127,6 +141,7 @@ class LoopbackHTTPServer:
                 body = self.rfile.read(length) if length else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 server._record(RecordedRequest(self.command, self.path, headers, body))
+                server._wait_at_gate(self.path)
                 response = server._next_response(self.path)
                 self.send_response(response.status)
                 for name, value in response.headers.items():

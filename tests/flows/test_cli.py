@@ -74,3 +74,67 @@ def test_bundled_example_run_prints_pure_json_with_the_alert(tmp_path: Path) -> 
     assert alert["rule"] == "missile-launchers"
     assert "missile launchers" in alert["snippet"]
     assert (example / "newswatch.db").exists()
+
+
+HOSTILE = "Markets [/] rally [bold]despite[/bold] [link=http://evil.test]fears[/link]"
+
+
+def test_run_summary_prints_titles_literally_never_as_markup() -> None:
+    from datetime import UTC, datetime
+
+    from flows import cli
+    from flows.summary import RunSummary, SourceReport
+
+    summary = RunSummary(run_id=1, started_at=datetime.now(UTC))
+    summary.sources.append(SourceReport("[red]desk", "seeds", found=1, new=1))
+    summary.alerts.append(
+        {
+            "id": "a",
+            "rule": "r",
+            "title": HOSTILE,
+            "url": "https://x.test/a",
+            "source": "[/]",
+            "published_at": None,
+            "snippet": "…[/] snippet…",
+            "channels": [],
+        }
+    )
+    with cli.out.capture() as captured:
+        cli._print_summary(summary)
+    printed = " ".join(captured.get().split())
+    assert HOSTILE in printed
+    assert "[red]desk" in printed and "…[/] snippet…" in printed
+
+
+def test_alerts_table_prints_titles_literally(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlmodel import Session
+    from typer.testing import CliRunner
+
+    from alerts import Rule, record_alerts
+    from flows import cli
+    from flows.cli import app
+    from storage import ArticleIn, add_articles, ensure_sources, open_store
+
+    database = tmp_path / "newswatch.db"
+    (tmp_path / "newswatch.toml").write_text('[database]\nurl = "sqlite:///newswatch.db"\n')
+    engine = open_store(f"sqlite:///{database}")
+    with Session(engine) as session:
+        ids = ensure_sources(session=session, sources=[("desk", "seeds", "seeds/")])
+        article = ArticleIn(
+            url="https://x.test/a",
+            source="desk",
+            title=HOSTILE,
+            text="Markets rally despite fears.",
+            origin="seed",
+        )
+        stored = add_articles(session=session, articles=[article], source_ids=ids, run_id=None)
+        record_alerts(session=session, rules=[Rule(name="m", query="markets")], articles=stored.new)
+        session.commit()
+    engine.dispose()
+    monkeypatch.setattr(cli.out, "width", 400)
+    config = str(tmp_path / "newswatch.toml")
+    result = CliRunner().invoke(app, ["alerts", "list", "--config", config])
+    assert result.exit_code == 0, result.output
+    assert HOSTILE in result.stdout
