@@ -138,3 +138,57 @@ def test_alerts_table_prints_titles_literally(
     result = CliRunner().invoke(app, ["alerts", "list", "--config", config])
     assert result.exit_code == 0, result.output
     assert HOSTILE in result.stdout
+
+
+def test_export_filters_by_date_and_source_and_db_upgrade_reports_the_revision(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlmodel import Session
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from storage import ArticleIn, add_articles, ensure_sources, open_store
+    from storage.migrate import head_revision
+
+    config = tmp_path / "newswatch.toml"
+    config.write_text('[database]\nurl = "sqlite:///newswatch.db"\n')
+    engine = open_store(f"sqlite:///{tmp_path / 'newswatch.db'}")
+    rows = [
+        ("a", "desk", datetime(2024, 1, 5, tzinfo=UTC)),
+        ("b", "wire", datetime(2025, 3, 1, tzinfo=UTC)),
+        ("c", "desk", datetime(2025, 3, 2, tzinfo=UTC)),
+    ]
+    with Session(engine) as session:
+        ids = ensure_sources(
+            session=session, sources=[("desk", "seeds", "s/"), ("wire", "feed", "https://w.test/")]
+        )
+        articles = [
+            ArticleIn(
+                url=f"https://x.test/{name}",
+                source=source,
+                title=name,
+                text=f"Text of article {name}.",
+                origin="seed",
+                published_at=when,
+            )
+            for name, source, when in rows
+        ]
+        add_articles(session=session, articles=articles, source_ids=ids, run_id=None)
+        session.commit()
+    engine.dispose()
+
+    def exported(*args: str) -> list[str]:
+        result = CliRunner().invoke(app, ["export", "--config", str(config), *args])
+        assert result.exit_code == 0, result.output
+        return [json.loads(line)["title"] for line in result.stdout.splitlines()]
+
+    assert exported() == ["a", "b", "c"]
+    assert exported("--since", "2025-01-01") == ["b", "c"]
+    assert exported("--since", "2025-01-01", "--source", "desk") == ["c"]
+    bad = CliRunner().invoke(app, ["export", "--config", str(config), "--since", "yesterday"])
+    assert bad.exit_code == 2
+    upgraded = CliRunner().invoke(app, ["db", "upgrade", "--config", str(config)])
+    assert upgraded.exit_code == 0
+    assert f"schema at {head_revision()}" in upgraded.stdout
