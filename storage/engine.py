@@ -60,10 +60,12 @@ def open_store(url: str) -> Engine:
     when the store cannot be reached or migrated."""
     try:
         engine = make_engine(url)
+    except (ImportError, ValueError, SQLAlchemyError) as error:  # unknown driver, bad URL
+        raise StoreUnavailable(str(error).splitlines()[0], url=url) from error
+    try:
         upgrade(engine)
-    except SQLAlchemyError as error:
+    except Exception as error:
+        engine.dispose()
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
         raise StoreUnavailable(reason, url=url) from error
-    except (ImportError, ValueError) as error:  # unknown driver or malformed URL
-        raise StoreUnavailable(str(error).splitlines()[0], url=url) from error
     return engine

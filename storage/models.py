@@ -84,6 +84,11 @@ class Source(SQLModel, table=True):
     last_success_at: datetime | None = _when()
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     consecutive_failures: int = Field(default=0)
+    next_attempt_at: datetime | None = _when()  # a failing source is retried later, not forgotten
+    # Conditional GET: the validators of the last feed body, and its hash for servers that lie.
+    etag: str | None = Field(default=None, sa_column=Column(Text))
+    last_modified: str | None = Field(default=None, sa_column=Column(Text))
+    body_hash: str | None = Field(default=None, sa_column=Column(String(64)))
 
 
 # Articles: the system of record. `canonical_url` and `text_hash` are each unique.

@@ -59,6 +59,11 @@ def _postgres_schema_url() -> Iterator[str]:
     admin = create_engine(PG_URL)
     try:
         with admin.begin() as conn:
+            # Extensions are per database: kept in `public`, a test schema's DROP ... CASCADE
+            # cannot take the search migration's `unaccent` away from other schemas.
+            available = "SELECT 1 FROM pg_available_extensions WHERE name = 'unaccent'"
+            if conn.execute(text(available)).first():
+                conn.execute(text("CREATE EXTENSION IF NOT EXISTS unaccent SCHEMA public"))
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     except OperationalError as error:
         admin.dispose()
