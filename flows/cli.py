@@ -32,6 +32,7 @@ from rich.text import Text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from flows.cli_sources import sources_app
 from flows.errors import ConfigError, NewswatchError
 from flows.settings import DEFAULT_CONFIG, Settings, load_settings
 from storage import (
@@ -54,6 +55,7 @@ alerts_app = typer.Typer(help="Inspect alerts and their deliveries.", no_args_is
 app.add_typer(alerts_app, name="alerts")
 db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(sources_app, name="sources")
 
 out = Console()
 err = Console(stderr=True)
@@ -110,6 +112,9 @@ def run(
     config: ConfigOption = DEFAULT_CONFIG,
     as_json: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")] = False,
+    ignore_backoff: Annotated[
+        bool, typer.Option("--ignore-backoff", help="Also poll sources that are backing off.")
+    ] = False,
 ) -> None:
     """Run one monitoring pass: poll sources, store new articles, send alerts.
 
@@ -124,19 +129,19 @@ def run(
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     # The temporary Prefect server would try to send usage telemetry and, offline, log its failure.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    summary = _run_flow(settings.path)
+    summary = _run_flow(settings.path, ignore_backoff=ignore_backoff)
     if as_json:
         print(json.dumps(summary.to_dict(), ensure_ascii=False))
     elif not quiet:
         _print_summary(summary)
 
 
-def _run_flow(path: Path) -> Any:
+def _run_flow(path: Path, *, ignore_backoff: bool) -> Any:
     from flows.monitor import monitor  # Prefect is imported only for commands that run flows
 
     try:
         with err.status("monitoring run in progress…", spinner="dots"):
-            return asyncio.run(monitor(config_path=str(path)))
+            return asyncio.run(monitor(config_path=str(path), ignore_backoff=ignore_backoff))
     except (NewswatchError, StoreUnavailable) as error:
         raise fail(str(error), code=1) from None
     except Exception as error:
@@ -161,6 +166,7 @@ def _print_summary(summary: Any) -> None:
         table.add_column(column, justify="left" if column in {"source", "kind"} else "right")
     for r in summary.sources:
         failures = f"{r.failures} (source failed)" if r.error else str(r.failures)
+        failures = "skipped: backing off" if r.skipped else failures
         counts = (r.found, r.already_stored, r.new, r.updated, r.duplicates)
         table.add_row(Text(r.name), r.kind, *map(str, counts), failures)
     out.print(table)
@@ -172,6 +178,9 @@ def _print_summary(summary: Any) -> None:
         )
         out.print(Text(f"  {alert['url']}  ({alert['source']}, {published}; {channels})"))
         out.print(Text(f"  {alert['snippet']}"))
+    for r in summary.sources:
+        if r.skipped:
+            out.print(Text.assemble(("skipped ", "yellow"), f"{r.name}: {r.skipped}"))
     for failure in summary.failures:
         out.print(Text.assemble(("failed ", "yellow"), f"{failure.source}: {failure.reason}"))
     for pending in summary.deliveries.get("failures", []):

@@ -46,6 +46,7 @@ from storage import (
     finish_run,
     open_store,
     record_source_health,
+    source_states,
     start_run,
     utcnow,
 )
@@ -110,17 +111,21 @@ async def deliver_task(settings: Settings, engine: Engine) -> DeliveryReport:
 
 
 @flow(name="monitor", flow_run_name="monitor {config_path}", log_prints=False)
-async def monitor(config_path: str) -> RunSummary:
-    """Poll every source, store what is new, fire alerts and deliver them."""
+async def monitor(config_path: str, ignore_backoff: bool = False) -> RunSummary:
+    """Poll every source that is due, store what is new, fire alerts and deliver them.
+
+    A source that keeps failing waits longer between attempts (see
+    `storage.backoff`); `ignore_backoff` polls it anyway.
+    """
     settings = load_settings(Path(config_path))
     engine = open_store(settings.database.url)
     try:
-        return await _run(settings, engine)
+        return await _run(settings, engine, ignore_backoff=ignore_backoff)
     finally:
         engine.dispose()
 
 
-async def _run(settings: Settings, engine: Engine) -> RunSummary:
+async def _run(settings: Settings, engine: Engine, *, ignore_backoff: bool) -> RunSummary:
     with Session(engine) as session:
         run = start_run(session=session, flow_run_id=str(flow_run.get_id() or "") or None)
         summary = RunSummary(run_id=run.id, started_at=run.started_at, flow_run_id=run.flow_run_id)
@@ -128,6 +133,8 @@ async def _run(settings: Settings, engine: Engine) -> RunSummary:
             session=session, sources=[(s.name, s.kind, s.location) for s in settings.sources]
         )
         session.commit()
+        if not ignore_backoff:
+            _skip_sources_backing_off(session, settings, summary)
     try:
         await _poll_and_deliver(settings, engine, source_ids, summary)
     except BaseException:
@@ -152,6 +159,21 @@ async def _poll_and_deliver(
     summary.add_deliveries(await deliver_task(settings, engine))
 
 
+def _skip_sources_backing_off(session: Session, settings: Settings, summary: RunSummary) -> None:
+    """Sources whose last failures put their next attempt in the future sit this run out."""
+    now = utcnow()
+    states = source_states(session=session, names=[s.name for s in settings.sources])
+    for source in settings.sources:
+        state = states.get(source.name)
+        if state is not None and state.next_attempt_at and state.next_attempt_at > now:
+            report = SourceReport(source.name, source.kind)
+            report.skipped = (
+                f"backing off after {state.consecutive_failures} failures until "
+                f"{state.next_attempt_at.isoformat(timespec='minutes')}: {state.last_error}"
+            )
+            summary.sources.append(report)
+
+
 def _finish(engine: Engine, summary: RunSummary, *, status: str) -> None:
     summary.finished_at = utcnow()
     with Session(engine) as session:
@@ -169,7 +191,10 @@ async def _collect_all(
 ) -> tuple[list[ArticleIn], list[Candidate]]:
     ready: list[ArticleIn] = []
     candidates: list[Candidate] = []
+    skipped = {report.name for report in summary.sources if report.skipped}
     for source in settings.sources:
+        if source.name in skipped:
+            continue
         report = SourceReport(source.name, source.kind)
         summary.sources.append(report)
         started = time.monotonic()
@@ -190,6 +215,8 @@ async def _collect_all(
         summary.failures.extend(collected.failures)
         ready.extend(collected.articles)
         candidates.extend(fresh)
+    order = {source.name: index for index, source in enumerate(settings.sources)}
+    summary.sources.sort(key=lambda report: order[report.name])  # the config's order
     return ready, candidates
 
 
@@ -244,6 +271,8 @@ def _record_health(engine: Engine, summary: RunSummary, source_ids: dict[str, in
     now = utcnow()
     with Session(engine) as session:
         for report in summary.sources:
+            if report.skipped:
+                continue
             record_source_health(
                 session=session, source_id=source_ids[report.name], error=report.error, when=now
             )

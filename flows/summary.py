@@ -24,6 +24,7 @@ class SourceReport:
     failures: int = 0
     seconds: float = 0.0
     error: str | None = None  # the source as a whole failed
+    skipped: str | None = None  # not polled this run, and why (a failing source backing off)
 
 
 @dataclass
@@ -90,6 +91,7 @@ class RunSummary:
         return {
             "sources": len(self.sources),
             "sources_failed": sum(1 for report in self.sources if report.error),
+            "sources_skipped": sum(1 for report in self.sources if report.skipped),
             "found": sum(report.found for report in self.sources),
             "new": len(self.new_articles),
             "updated": sum(report.updated for report in self.sources),
@@ -116,6 +118,7 @@ class RunSummary:
         ]
         for r in self.sources:
             failures = f"{r.failures} (source failed)" if r.error else str(r.failures)
+            failures = f"skipped: {_cell(r.skipped)}" if r.skipped else failures
             lines.append(
                 f"| {_cell(r.name)} | {r.kind} | {r.found} | {r.already_stored} | {r.new} "
                 f"| {r.duplicates} | {failures} | {r.seconds:.1f} |"

@@ -4,11 +4,14 @@ Plain Python: never imports `flows` or `prefect`.
 """
 
 from storage.articles import (
+    FeedState,
+    backoff,
     ensure_sources,
     insert_ignoring_conflicts,
     iter_articles,
     record_source_health,
     seen_guids,
+    source_states,
     stored_urls,
 )
 from storage.dedup import Stored, add_articles
@@ -40,6 +43,7 @@ __all__ = [
     "ArticleVersion",
     "Delivery",
     "EntryGuid",
+    "FeedState",
     "Origin",
     "Run",
     "SearchHit",
@@ -53,6 +57,7 @@ __all__ = [
     "UTCDateTime",
     "add_articles",
     "alert_id",
+    "backoff",
     "canonical_url",
     "ensure_sources",
     "finish_run",
@@ -67,6 +72,7 @@ __all__ = [
     "record_source_health",
     "search",
     "seen_guids",
+    "source_states",
     "start_run",
     "stored_urls",
     "text_hash",

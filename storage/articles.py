@@ -9,7 +9,8 @@ and the alerts it fires are committed together or not at all.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import Table, func
 from sqlalchemy.dialects import postgresql, sqlite
@@ -38,10 +39,37 @@ def ensure_sources(*, session: Session, sources: Iterable[tuple[str, str, str]])
     return {source.name: source.id for source in rows if source.id is not None}
 
 
+# A failing source is polled less often, never forgotten: 10 min, 20, 40, ... up to a day.
+FIRST_BACKOFF = timedelta(minutes=10)
+MAX_BACKOFF = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What the last successful poll of a feed left for the next one (conditional GET)."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+
+
+def backoff(consecutive_failures: int) -> timedelta:
+    """How long a source that failed this many times in a row waits before the next try."""
+    if consecutive_failures <= 0:
+        return timedelta(0)
+    doubled = FIRST_BACKOFF * 2 ** min(consecutive_failures - 1, 16)
+    return min(doubled, MAX_BACKOFF)
+
+
 def record_source_health(
-    *, session: Session, source_id: int, error: str | None, when: datetime
+    *,
+    session: Session,
+    source_id: int,
+    error: str | None,
+    when: datetime,
+    feed: FeedState | None = None,
 ) -> None:
-    """Remember the latest outcome of polling a source."""
+    """Remember the outcome of polling a source; a failure schedules the next attempt."""
     source = session.get(Source, source_id)
     if source is None:
         return
@@ -50,10 +78,21 @@ def record_source_health(
         source.last_success_at = when
         source.last_error = None
         source.consecutive_failures = 0
+        source.next_attempt_at = None
     else:
         source.last_error = error
         source.consecutive_failures += 1
+        source.next_attempt_at = when + backoff(source.consecutive_failures)
+    if feed is not None:
+        source.etag, source.last_modified = feed.etag, feed.last_modified
+        source.body_hash = feed.body_hash
     session.add(source)
+
+
+def source_states(*, session: Session, names: Iterable[str]) -> dict[str, Source]:
+    """The stored rows (health, feed validators) of the named sources."""
+    rows = session.exec(select(Source).where(col(Source.name).in_(list(names)))).all()
+    return {row.name: row for row in rows}
 
 
 def stored_urls(*, session: Session, urls: Iterable[str]) -> set[str]:

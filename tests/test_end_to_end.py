@@ -79,8 +79,8 @@ secret = "env:NEWSWATCH_HOOK_SECRET"
     return config
 
 
-def run_json(config: Path) -> dict[str, Any]:
-    result = CliRunner().invoke(app, ["run", "--config", str(config), "--json"])
+def run_json(config: Path, *options: str) -> dict[str, Any]:
+    result = CliRunner().invoke(app, ["run", "--config", str(config), "--json", *options])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -239,6 +239,10 @@ def test_feed_run_stores_pages_falls_back_on_broken_page_and_recovers_failed_cha
         smtp.stop()
 
     assert second["totals"]["new"] == 0
+    broken_again = second["sources"][1]
+    assert broken_again["skipped"].startswith("backing off after 1 failures until ")
+    assert "404" in broken_again["skipped"]
+    assert len(http_server.requests_to("/nothing.xml")) == 1  # not polled again yet
     assert second["sources"][0]["already_stored"] == 4  # by URL, or by GUID for the copy
     assert second["sources"][0]["duplicates"] == 0
     assert len(http_server.requests_to("/syndicated/a1")) == 1
@@ -248,8 +252,10 @@ def test_feed_run_stores_pages_falls_back_on_broken_page_and_recovers_failed_cha
     posts = http_server.requests_to("/hook", "POST")
     delivered = {p.headers["idempotency-key"] for p in posts[2:]}
     assert len(delivered) == 2  # two failed attempts, then each alert once
-    third = run_json(config)
+    third = run_json(config, "--ignore-backoff")
     assert third["deliveries"]["sent"] == 0
+    assert "404" in third["sources"][1]["error"]
+    assert len(http_server.requests_to("/nothing.xml")) == 2
 
 
 def test_run_on_postgresql_stores_and_alerts_like_sqlite(

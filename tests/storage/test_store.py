@@ -13,11 +13,15 @@ from storage import (
     Article,
     ArticleIn,
     ArticleVersion,
+    FeedState,
     StoreUnavailable,
     add_articles,
+    backoff,
     ensure_sources,
     iter_articles,
     open_store,
+    record_source_health,
+    source_states,
     stored_urls,
 )
 
@@ -141,3 +145,59 @@ def test_unreachable_store_is_one_line_error_with_password_masked() -> None:
     assert "s3cret" not in message
     assert "127.0.0.1:1" in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("failures", "wait"),
+    [
+        (0, timedelta(0)),
+        (1, timedelta(minutes=10)),
+        (2, timedelta(minutes=20)),
+        (4, timedelta(minutes=80)),
+        (9, timedelta(days=1)),
+        (400, timedelta(days=1)),
+    ],
+)
+def test_backoff_doubles_from_ten_minutes_up_to_a_day(failures: int, wait: timedelta) -> None:
+    assert backoff(failures) == wait
+
+
+def test_failing_source_is_retried_later_and_success_resets_its_health(engine: Engine) -> None:
+    start = datetime(2025, 3, 1, 12, tzinfo=UTC)
+    with Session(engine) as session:
+        (source_id,) = ensure_sources(session=session, sources=[("dw", "feed", "u")]).values()
+        for hours in range(3):
+            record_source_health(
+                session=session,
+                source_id=source_id,
+                error="HTTP 503",
+                when=start + timedelta(hours=hours),
+            )
+        session.commit()
+        failing = source_states(session=session, names=["dw"])["dw"]
+        assert failing.consecutive_failures == 3
+        assert failing.next_attempt_at == start + timedelta(hours=2, minutes=40)
+        assert failing.last_error == "HTTP 503"
+        feed = FeedState(
+            etag='"v2"', last_modified="Sat, 01 Mar 2025 14:00:00 GMT", body_hash="ab" * 32
+        )
+        record_source_health(
+            session=session,
+            source_id=source_id,
+            error=None,
+            when=start + timedelta(hours=3),
+            feed=feed,
+        )
+        session.commit()
+        healthy = source_states(session=session, names=["dw"])["dw"]
+    assert (healthy.consecutive_failures, healthy.next_attempt_at, healthy.last_error) == (
+        0,
+        None,
+        None,
+    )
+    assert (healthy.etag, healthy.last_modified, healthy.body_hash) == (
+        feed.etag,
+        feed.last_modified,
+        feed.body_hash,
+    )
+    assert healthy.last_success_at == start + timedelta(hours=3)
