@@ -16,11 +16,8 @@ import json
 import random
 import re
 import resource
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +27,7 @@ from sqlalchemy import bindparam, insert, text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from storage import open_store
+from benchmarks.stores import temporary_store
 from storage.articles import ensure_sources, insert_ignoring_conflicts
 from storage.fingerprints import text_hash
 from storage.models import Article, Story, StoryBand, StorySignature
@@ -230,34 +227,10 @@ def _rss_kb() -> int:
     return int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
 
 
-@contextmanager
-def fresh_store(database_url: str | None) -> Iterator[Engine]:
-    """A temporary SQLite file, or a temporary schema in the given PostgreSQL database."""
-    if database_url is None:
-        with tempfile.TemporaryDirectory() as folder:
-            engine = open_store(f"sqlite:///{folder}/bench.db")
-            yield engine
-            engine.dispose()
-        return
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = open_store(database_url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in database_url else "?"
-    engine = open_store(f"{database_url}{separator}options=-csearch_path%3D{schema}")
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def run(*, sizes: list[int], database_url: str | None, count: int, seed: int) -> list[Sample]:
     corpus = Corpus(load_bodies(), seed)
     samples = []
-    with fresh_store(database_url) as engine:
+    with temporary_store(database_url) as engine:
         with Session(engine) as session:
             source_id = ensure_sources(session=session, sources=[("bench", "feed", "bench")])[
                 "bench"

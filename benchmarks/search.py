@@ -18,20 +18,18 @@ import json
 import random
 import re
 import statistics
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, func, insert, or_, select, text
+from sqlalchemy import func, insert, or_, select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
-from storage import open_store, search
+from benchmarks.stores import temporary_store
+from storage import search
 from storage.articles import ensure_sources
 from storage.fingerprints import text_hash
 from storage.models import Article, Story
@@ -165,30 +163,6 @@ def measure(engine: Engine, *, repeat: int) -> list[dict[str, Any]]:
     return results
 
 
-@contextmanager
-def store(database_url: str | None) -> Iterator[Engine]:
-    """A migrated, empty store: a temporary SQLite file, or a temporary PostgreSQL schema."""
-    if database_url is None:
-        with tempfile.TemporaryDirectory() as folder:
-            engine = open_store(f"sqlite:///{folder}/bench.db")
-            yield engine
-            engine.dispose()
-        return
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(database_url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in database_url else "?"
-    engine = open_store(f"{database_url}{separator}options=-csearch_path%3D{schema}")
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def analyse(engine: Engine) -> None:
     if engine.dialect.name == "postgresql":
         with engine.begin() as connection:
@@ -201,7 +175,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--database-url", default=None, help="PostgreSQL; else a SQLite file")
     args = parser.parse_args()
-    with store(args.database_url) as engine:
+    with temporary_store(args.database_url) as engine:
         started = time.perf_counter()
         fill(engine=engine, size=args.size)
         analyse(engine)

@@ -39,7 +39,8 @@ DEFAULT_CONFIG = Path("newswatch.toml")
 SMTP_PASSWORD_VARIABLE = "NEWSWATCH_SMTP_PASSWORD"
 DATABASE_URL_VARIABLE = "NEWSWATCH_DATABASE_URL"
 
-SourceKind = Literal["feed", "seeds", "urls"]
+SourceKind = Literal["feed", "sitemap", "seeds", "urls"]
+SOURCE_KINDS: tuple[SourceKind, ...] = ("feed", "sitemap", "seeds", "urls")
 
 
 class _Strict(BaseModel):
@@ -71,29 +72,29 @@ class StoriesSettings(_Strict):
 
 
 class SourceSettings(_Strict):
-    """One `[[sources]]` entry: exactly one of `feed`, `seeds` or `urls`."""
+    """One `[[sources]]` entry: exactly one of `feed`, `sitemap`, `seeds` or `urls`."""
 
     name: str = Field(min_length=1, max_length=200, pattern=r"^[\w][\w .:/-]*$")
     feed: str | None = Field(default=None, pattern=r"^https?://")
+    sitemap: str | None = Field(default=None, pattern=r"^https?://")
     seeds: str | None = Field(default=None, min_length=1)
     urls: tuple[str, ...] | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> SourceSettings:
-        given = [kind for kind in ("feed", "seeds", "urls") if getattr(self, kind) is not None]
+        given = [kind for kind in SOURCE_KINDS if getattr(self, kind) is not None]
         if len(given) != 1:
-            raise ValueError(f"needs exactly one of feed, seeds, urls; got {given or 'none'}")
+            wanted = ", ".join(SOURCE_KINDS)
+            raise ValueError(f"needs exactly one of {wanted}; got {given or 'none'}")
         return self
 
     @property
     def kind(self) -> SourceKind:
-        if self.feed is not None:
-            return "feed"
-        return "seeds" if self.seeds is not None else "urls"
+        return next(kind for kind in SOURCE_KINDS if getattr(self, kind) is not None)
 
     @property
     def location(self) -> str:
-        return self.feed or self.seeds or "\n".join(self.urls or ())
+        return self.feed or self.sitemap or self.seeds or "\n".join(self.urls or ())
 
 
 class Settings(_Strict):

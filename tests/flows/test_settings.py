@@ -86,12 +86,12 @@ def test_smtp_password_comes_from_the_environment_when_a_username_is_set(tmp_pat
         (
             ('feed = "https://rss', 'seeds = "x"\nfeed = "https://rss'),
             "sources[1]",
-            "exactly one of feed, seeds, urls",
+            "exactly one of feed, sitemap, seeds, urls",
         ),
         (
             ('feed = "https://rss.dw.com/rdf/rss-en-all"', ""),
             "sources[1]",
-            "exactly one of feed, seeds, urls",
+            "exactly one of feed, sitemap, seeds, urls",
         ),
         (('name = "dw"', 'name = "desk-seeds"'), "sources[1].name", "used twice"),
         (
