@@ -25,6 +25,7 @@ from flows.fetch import FetchOptions, fetch
 from flows.items import Candidate
 from flows.seeds import discover_seed_files, read_seed
 from flows.settings import Settings, SourceSettings
+from flows.sitemaps import collect_sitemap
 from storage import ArticleIn, StoryOptions, add_articles, canonical_url, seen_guids, stored_urls
 
 T = TypeVar("T")
@@ -71,6 +72,13 @@ async def collect_source(
         candidates = parse_feed(
             fetched.body, url=fetched.url, source=source.name, content_type=fetched.content_type
         )
+        return Collected(source.name, candidates=candidates)
+    if source.sitemap is not None:
+
+        async def body_of(url: str) -> bytes:
+            return (await fetch(client, url, max_bytes=settings.fetch.max_bytes)).body
+
+        candidates = await collect_sitemap(source.sitemap, source=source.name, fetch_body=body_of)
         return Collected(source.name, candidates=candidates)
     if source.seeds is not None:
         return await asyncio.to_thread(_read_seeds, source, settings)

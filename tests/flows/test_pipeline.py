@@ -59,6 +59,33 @@ def test_url_list_seed_yields_candidates_and_bad_seeds_are_failures(tmp_path: Pa
     assert failure.reason.startswith(str(seeds / "broken.txt"))
 
 
+def test_sitemap_source_follows_its_index_to_the_article_urls(
+    tmp_path: Path, http_server: LoopbackHTTPServer
+) -> None:
+    ns = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+    child = http_server.route(
+        "/news-sitemap.xml",
+        f"<urlset {ns}><url><loc>{http_server.url('/a/1')}</loc>"
+        f"<lastmod>2025-03-02T10:00:00Z</lastmod></url>"
+        f"<url><loc>{http_server.url('/a/2')}</loc></url></urlset>",
+        content_type="application/xml",
+    )
+    index = http_server.route(
+        "/sitemap.xml",
+        f"<sitemapindex {ns}><sitemap><loc>{child}</loc></sitemap></sitemapindex>",
+        content_type="application/xml",
+    )
+    source = SourceSettings(name="site", sitemap=index)
+
+    collected = collect(source, settings_in(tmp_path, source))
+
+    assert [c.url for c in collected.candidates] == [
+        http_server.url("/a/1"),
+        http_server.url("/a/2"),
+    ]
+    assert collected.candidates[0].published_at is not None
+
+
 def test_a_feed_that_is_not_found_fails_the_source_with_its_url(
     tmp_path: Path, http_server: LoopbackHTTPServer
 ) -> None:

@@ -1,0 +1,200 @@
+"""Sitemaps into candidates: `<urlset>` (with Google News fields) and `<sitemapindex>`.
+
+Parsing is a pure step; following an index is the one async step, and it takes
+the fetcher as an argument so tests and the pipeline hand in their own::
+
+    sitemap = parse_sitemap(body, url="https://x.test/sitemap.xml", source="x")
+    candidates = await collect_sitemap(url, source="x", fetch_body=fetch)
+
+Sitemaps come from the open web, so the XML parser never expands entities, never
+loads a DTD or anything over the network, and a gzipped body is inflated only up
+to `MAX_SITEMAP_BYTES`. A body that is no sitemap is a `FeedError`, never an
+empty sitemap: an empty one means the site lists nothing, and the two must not
+look alike.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urldefrag, urlsplit
+
+from lxml import etree
+
+from flows.errors import FeedError
+from flows.items import Candidate
+
+MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the sitemaps.org limit for one uncompressed file
+GZIP_MAGIC = b"\x1f\x8b"
+
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.I)
+_HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)\b", re.I | re.S)
+
+FetchBody = Callable[[str], Awaitable[bytes]]
+
+
+@dataclass(frozen=True)
+class Sitemap:
+    """What one sitemap file says: article candidates (a urlset) or child sitemaps (an index).
+
+    `publications` maps a candidate's URL to its Google News publication name, which
+    `Candidate` has no field for.
+    """
+
+    candidates: list[Candidate] = field(default_factory=list)
+    children: list[str] = field(default_factory=list)
+    publications: dict[str, str] = field(default_factory=dict)
+
+
+def parse_sitemap(body: bytes, *, url: str, source: str) -> Sitemap:
+    """The sitemap in `body` (plain or gzipped XML), found at `url`."""
+    body = _inflated(body, url=url, source=source).lstrip()
+    if not body:
+        raise FeedError("empty body, expected a sitemap", url=url, source=source)
+    if _HTML_START.match(body[:4096]):
+        raise FeedError("an HTML page, not a sitemap", url=url, source=source)
+    if _DOCTYPE.search(body[:65536]):
+        # Sitemaps have no DTD; one here can only declare entities to expand (billion laughs).
+        raise FeedError("declares a DTD, refused in a sitemap", url=url, source=source)
+    root = _xml_root(body, url=url, source=source)
+    kind = etree.QName(root).localname
+    if kind == "urlset":
+        return _urlset(root, source=source)
+    if kind == "sitemapindex":
+        return Sitemap(children=_unique(_http_url(_child_text(s, "loc")) for s in _each(root)))
+    raise FeedError(f"not a sitemap (root element <{kind}>)", url=url, source=source)
+
+
+def _inflated(body: bytes, *, url: str, source: str) -> bytes:
+    """A gzipped body (`.xml.gz`) decompressed, refusing more than MAX_SITEMAP_BYTES."""
+    if not body.startswith(GZIP_MAGIC):
+        return body
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, MAX_SITEMAP_BYTES)
+    except zlib.error as error:
+        raise FeedError(f"corrupt gzipped sitemap ({error})", url=url, source=source) from None
+    if inflater.unconsumed_tail:
+        limit = MAX_SITEMAP_BYTES // (1024 * 1024)
+        raise FeedError(f"gzipped sitemap over {limit} MB uncompressed", url=url, source=source)
+    return data
+
+
+def _xml_root(body: bytes, *, url: str, source: str) -> etree._Element:
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        huge_tree=False,
+        load_dtd=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    try:
+        root = etree.fromstring(body, parser)
+    except etree.XMLSyntaxError as error:
+        raise FeedError(f"not a sitemap (invalid XML: {error})", url=url, source=source) from None
+    if root is None:
+        raise FeedError("not a sitemap (no XML element)", url=url, source=source)
+    return root
+
+
+def _urlset(root: etree._Element, *, source: str) -> Sitemap:
+    candidates: dict[str, Candidate] = {}
+    publications: dict[str, str] = {}
+    for entry in _each(root):
+        link = _http_url(_child_text(entry, "loc"))
+        if link is None or link in candidates:
+            continue
+        news = _child(entry, "news")
+        published = _w3c_date(_child_text(news, "publication_date")) or _w3c_date(
+            _child_text(entry, "lastmod")
+        )
+        candidates[link] = Candidate(
+            url=link, source=source, title=_child_text(news, "title"), published_at=published
+        )
+        name = _child_text(_child(news, "publication"), "name")
+        if name:
+            publications[link] = name
+    return Sitemap(candidates=list(candidates.values()), publications=publications)
+
+
+def _each(root: etree._Element) -> list[etree._Element]:
+    """The `<url>` or `<sitemap>` children, whatever namespace (or none) the file uses."""
+    return [child for child in root if isinstance(child.tag, str)]
+
+
+def _child(element: etree._Element | None, name: str) -> etree._Element | None:
+    if element is None:
+        return None
+    for child in element:
+        if isinstance(child.tag, str) and etree.QName(child).localname == name:
+            return child
+    return None
+
+
+def _child_text(element: etree._Element | None, name: str) -> str | None:
+    child = _child(element, name)
+    if child is None:
+        return None
+    text = " ".join("".join(child.itertext()).split())
+    return text or None
+
+
+def _http_url(value: str | None) -> str | None:
+    """An absolute http(s) URL without its fragment; sitemaps allow no relative ones."""
+    if not value or urlsplit(value).scheme not in ("http", "https"):
+        return None
+    return urldefrag(value).url
+
+
+def _w3c_date(value: str | None) -> datetime | None:
+    """A W3C datetime (`2025-03-01`, `2025-03-01T10:00:00+01:00`, `...Z`) as aware UTC."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _unique(urls: Iterable[str | None]) -> list[str]:
+    return list(dict.fromkeys(url for url in urls if url))
+
+
+async def collect_sitemap(
+    url: str,
+    *,
+    source: str,
+    fetch_body: FetchBody,
+    max_sitemaps: int = 50,
+    max_depth: int = 3,
+) -> list[Candidate]:
+    """Every candidate reachable from the sitemap at `url`, each URL once, first seen wins.
+
+    Indexes are followed breadth-first, at most `max_depth` levels below `url` and at
+    most `max_sitemaps` files in all; a sitemap listed twice (or listing itself) is
+    fetched once. Errors from `fetch_body` and `FeedError`s propagate: a sitemap
+    that cannot be read fails the source rather than silently shrinking it.
+    """
+    queue: deque[tuple[str, int]] = deque([(urldefrag(url).url, 0)])
+    seen = {queue[0][0]}
+    found: dict[str, Candidate] = {}
+    fetched = 0
+    while queue and fetched < max_sitemaps:
+        location, depth = queue.popleft()
+        sitemap = parse_sitemap(await fetch_body(location), url=location, source=source)
+        fetched += 1
+        for candidate in sitemap.candidates:
+            found.setdefault(candidate.url, candidate)
+        if depth >= max_depth:
+            continue
+        for child in sitemap.children:
+            if child not in seen:
+                seen.add(child)
+                queue.append((child, depth + 1))
+    return list(found.values())
