@@ -1,4 +1,4 @@
-"""Polite, safe HTTP fetching: one shared client, a size cap, a small retry, an SSRF guard.
+"""Polite, safe HTTP fetching: one shared client, a size cap, retries, an SSRF guard.
 
 Feeds and article links come from the outside world, so any of them may point
 at the machine we run on or at the cloud metadata service. Every request, and
@@ -8,8 +8,15 @@ every redirect hop, is checked before it is sent::
     async with client:
         fetched = await fetch(client, "https://example.org/feed.xml", max_bytes=5_000_000)
 
-Retries here are few and quick (transient network trouble, 429, 5xx); the
-orchestrator adds slower task-level retries on top.
+A run that polls many sites uses one `Fetcher`, which adds per-host politeness,
+robots.txt, conditional GET and retries with jittered backoff::
+
+    async with Fetcher(FetchOptions()) as fetcher:
+        fetched = await fetcher.fetch(url, validators=Validators(etag='"v1"'), check_robots=True)
+
+Retries here are few (timeouts, dropped connections, 408, 429, 5xx); the
+orchestrator adds slower task-level retries on top. Nothing here decodes text:
+bodies stay bytes and `Fetched.encoding` is only what the server declared.
 """
 
 from __future__ import annotations
@@ -17,18 +24,39 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import zlib
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from types import TracebackType
 from urllib.parse import urlsplit
 
+import brotli
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+)
 
 from flows.errors import FetchError, TransientFetchError
+from flows.politeness import HostLimiter, backoff_delay, retry_after_seconds
+from flows.robots import (
+    ALLOW_ALL,
+    DISALLOW_ALL,
+    MAX_ROBOTS_BYTES,
+    RobotsCache,
+    RobotsRules,
+    rules_from_response,
+)
 
 IPAddress = IPv4Address | IPv6Address
 
 DEFAULT_USER_AGENT = "newswatch/0.1 (+https://github.com/newswatch/newswatch)"
+ACCEPT_ENCODING = "gzip, deflate, br"
 
 # Checked in this order, so 127.0.0.1 reads "loopback" rather than "private".
 _REFUSED_KINDS = (
@@ -46,7 +74,11 @@ class FetchOptions(BaseModel):
 
     `allow_networks` lets trusted private ranges through the SSRF guard, e.g.
     `["10.0.0.0/8"]` for an intranet news site or `["127.0.0.0/8"]` in tests.
-    `concurrency` caps the open connections of the shared client.
+    `concurrency` caps the requests (and open connections) of the whole run;
+    `per_host_concurrency` and `per_host_delay` (seconds between request starts)
+    keep us polite to each host. `timeout` bounds each network wait,
+    `total_timeout` a whole request including its body, so a server dripping
+    one byte a second cannot hold a slot for ever.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -56,27 +88,64 @@ class FetchOptions(BaseModel):
     max_bytes: int = 5_000_000
     max_redirects: int = 5
     user_agent: str = DEFAULT_USER_AGENT
-    concurrency: int = 8
+    concurrency: PositiveInt = 8
+    per_host_concurrency: PositiveInt = 2
+    per_host_delay: NonNegativeFloat = 1.0
+    respect_robots: bool = True
+    retries: NonNegativeInt = 3
+    total_timeout: PositiveFloat = 60
 
 
 @dataclass(frozen=True)
 class Fetched:
-    """A successful response: `url` is the final URL after redirects."""
+    """A successful response: `url` is the final URL after redirects.
+
+    `not_modified` is a 304 answer to a conditional GET: `body` is empty and the
+    copy stored from last time is still current. `etag` and `last_modified` are
+    the validators to send next time.
+    """
 
     url: str
     status: int
     content_type: str | None
     body: bytes
     encoding: str | None  # the charset the Content-Type header declares
+    not_modified: bool = False
+    etag: str | None = None
+    last_modified: str | None = None
 
 
-def _accept_encoding() -> str:
-    """Offer brotli only when httpx can decode it (the optional `brotli` package)."""
-    try:
-        import brotli  # noqa: F401
-    except ImportError:
-        return "gzip, deflate"
-    return "gzip, deflate, br"
+@dataclass(frozen=True)
+class Validators:
+    """What we know of our stored copy, sent as If-None-Match / If-Modified-Since."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        headers = {}
+        if self.etag:
+            headers["If-None-Match"] = self.etag
+        if self.last_modified:
+            headers["If-Modified-Since"] = self.last_modified
+        return headers
+
+
+class _StatusError(FetchError):
+    """A final non-2xx answer (most 4xx); `status` lets robots.txt tell 404 from 503."""
+
+    def __init__(self, message: str, *, url: str, status: int) -> None:
+        self.status = status
+        super().__init__(message, url=url)
+
+
+class _RetryableStatusError(TransientFetchError):
+    """408, 429 or 5xx; `retry_after` is the wait the server asked for, if any."""
+
+    def __init__(self, message: str, *, url: str, status: int, retry_after: float | None):
+        self.status = status
+        self.retry_after = retry_after
+        super().__init__(message, url=url)
 
 
 def make_client(
@@ -94,7 +163,7 @@ def make_client(
         follow_redirects=True,
         max_redirects=options.max_redirects,
         limits=httpx.Limits(max_connections=options.concurrency),
-        headers={"User-Agent": options.user_agent, "Accept-Encoding": _accept_encoding()},
+        headers={"User-Agent": options.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
         event_hooks={"request": [guard]},
     )
 
@@ -170,10 +239,19 @@ async def fetch(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _fetch_once(client: httpx.AsyncClient, url: str, *, max_bytes: int) -> Fetched:
+async def _fetch_once(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    max_bytes: int,
+    validators: Validators | None = None,
+) -> Fetched:
     _check_scheme(url)
+    validators = validators or Validators()
     try:
-        async with client.stream("GET", url) as response:
+        async with client.stream("GET", url, headers=validators.headers()) as response:
+            if response.status_code == 304:
+                return _not_modified(response, validators)
             _check_status(response, url=url)
             body = await _read_capped(response, max_bytes=max_bytes, url=url)
             return Fetched(
@@ -182,6 +260,8 @@ async def _fetch_once(client: httpx.AsyncClient, url: str, *, max_bytes: int) ->
                 content_type=response.headers.get("Content-Type"),
                 body=body,
                 encoding=response.charset_encoding,
+                etag=response.headers.get("ETag"),
+                last_modified=response.headers.get("Last-Modified"),
             )
     except FetchError as error:
         if error.url in (url, str(httpx.URL(url))):
@@ -191,6 +271,20 @@ async def _fetch_once(client: httpx.AsyncClient, url: str, *, max_bytes: int) ->
         raise FetchError(f"invalid URL: {error}", url=url) from error
     except httpx.HTTPError as error:
         raise _transport_error(error, url=url) from error
+
+
+def _not_modified(response: httpx.Response, validators: Validators) -> Fetched:
+    """A 304 may omit the validators; then the ones we sent still hold."""
+    return Fetched(
+        url=str(response.url),
+        status=304,
+        content_type=None,
+        body=b"",
+        encoding=None,
+        not_modified=True,
+        etag=response.headers.get("ETag") or validators.etag,
+        last_modified=response.headers.get("Last-Modified") or validators.last_modified,
+    )
 
 
 def _check_scheme(url: str) -> None:
@@ -207,27 +301,108 @@ def _check_status(response: httpx.Response, *, url: str) -> None:
     message = f"HTTP {status} {response.reason_phrase}".rstrip()
     if str(response.url) != url:
         message += f" from {response.url}"
-    error_class = TransientFetchError if status == 429 or status >= 500 else FetchError
-    raise error_class(message, url=url)
+    if status in (408, 429) or status >= 500:
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        raise _RetryableStatusError(message, url=url, status=status, retry_after=retry_after)
+    raise _StatusError(message, url=url, status=status)
 
 
 async def _read_capped(response: httpx.Response, *, max_bytes: int, url: str) -> bytes:
     """The decoded body, refused as soon as it (or its declared length) passes `max_bytes`.
 
-    Counting decoded bytes also stops a small gzip body that inflates to gigabytes.
+    We decode ourselves, asking each decompressor for at most `max_bytes + 1`
+    bytes at a time: httpx would inflate a whole network read at once, and a few
+    kilobytes of brotli can expand to gigabytes in one call.
     """
     too_large = f"response larger than {max_bytes} bytes"
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise FetchError(too_large, url=url)
+    if response.is_stream_consumed:  # built in memory, e.g. by an httpx.MockTransport
+        raw, decoder = _in_memory(response.content), _Identity()
+    else:
+        raw = response.aiter_raw()
+        decoder = _decoder(response.headers.get("Content-Encoding", ""), url=url)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
+    async for chunk in _decoded(raw, decoder, limit=max_bytes + 1, url=url):
         size += len(chunk)
         if size > max_bytes:
             raise FetchError(too_large, url=url)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _in_memory(content: bytes) -> AsyncIterator[bytes]:
+    yield content
+
+
+class _Identity:
+    def pieces(self, data: bytes, limit: int) -> Iterator[bytes]:
+        yield data
+
+
+class _Zlib:
+    """gzip, or deflate with or without the zlib header (servers send both)."""
+
+    def __init__(self, wbits: int) -> None:
+        self._wbits = wbits
+        self._inflater = zlib.decompressobj(wbits)
+        self._started = False
+
+    def pieces(self, data: bytes, limit: int) -> Iterator[bytes]:
+        if data and not self._started and self._wbits == zlib.MAX_WBITS:
+            self._started = True
+            try:
+                zlib.decompressobj().decompress(data[:64])
+            except zlib.error:
+                self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        while True:
+            piece = self._inflater.decompress(data, limit)
+            yield piece
+            data = self._inflater.unconsumed_tail
+            if not data and len(piece) < limit:
+                return
+
+
+class _Brotli:
+    def __init__(self) -> None:
+        self._decompressor = brotli.Decompressor()
+
+    def pieces(self, data: bytes, limit: int) -> Iterator[bytes]:
+        yield self._decompressor.process(data, output_buffer_limit=limit)
+        while not self._decompressor.can_accept_more_data():
+            yield self._decompressor.process(b"", output_buffer_limit=limit)
+
+
+_Decoder = _Identity | _Zlib | _Brotli
+
+
+def _decoder(content_encoding: str, *, url: str) -> _Decoder:
+    codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    if not codings:
+        return _Identity()
+    if len(codings) == 1 and codings[0] in ("gzip", "x-gzip"):
+        return _Zlib(zlib.MAX_WBITS | 16)
+    if codings == ["deflate"]:
+        return _Zlib(zlib.MAX_WBITS)
+    if codings == ["br"]:
+        return _Brotli()
+    raise FetchError(f"unsupported Content-Encoding {content_encoding!r}", url=url)
+
+
+async def _decoded(
+    raw: AsyncIterator[bytes], decoder: _Decoder, *, limit: int, url: str
+) -> AsyncIterator[bytes]:
+    """Decoded pieces of at most `limit` bytes each."""
+    try:
+        async for data in raw:
+            for piece in decoder.pieces(data, limit):
+                if piece:
+                    yield piece
+    except (zlib.error, brotli.error) as error:
+        raise FetchError(f"cannot decode the compressed body: {error}", url=url) from error
 
 
 def _transport_error(error: httpx.HTTPError, *, url: str) -> FetchError:
@@ -240,3 +415,116 @@ def _transport_error(error: httpx.HTTPError, *, url: str) -> FetchError:
     if isinstance(error, httpx.NetworkError | httpx.RemoteProtocolError):
         return TransientFetchError(f"connection failed: {detail}", url=url)
     return FetchError(f"request failed: {detail}", url=url)
+
+
+class Fetcher:
+    """One per run: the shared client plus per-host politeness, robots.txt and retries.
+
+        async with Fetcher(FetchOptions()) as fetcher:
+            fetched = await fetcher.fetch("https://example.org/a", check_robots=True)
+
+    `transport` is the unit-test seam of `make_client`. `backoff` is the base of
+    the jittered waits between tries; a `Retry-After` answer is honoured up to
+    `max_retry_after` seconds, and a longer one fails now, leaving the retry to a
+    later run rather than holding a slot for an hour.
+    """
+
+    def __init__(
+        self,
+        options: FetchOptions,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        backoff: float = 0.5,
+        max_retry_after: float = 60,
+    ) -> None:
+        self.options = options
+        self._client = make_client(options, transport=transport)
+        self._limiter = HostLimiter(
+            concurrency=options.concurrency,
+            per_host_concurrency=options.per_host_concurrency,
+            per_host_delay=options.per_host_delay,
+        )
+        self._robots = RobotsCache(load=self._load_robots)
+        self._backoff = backoff
+        self._max_retry_after = max_retry_after
+
+    async def __aenter__(self) -> Fetcher:
+        await self._client.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._robots.close()
+        await self._client.__aexit__(exc_type, exc, traceback)
+
+    async def fetch(
+        self, url: str, *, validators: Validators | None = None, check_robots: bool = False
+    ) -> Fetched:
+        """GET `url` politely; every failure is a `FetchError` naming `url`.
+
+        `check_robots` is for article pages: feeds are published to be polled.
+        """
+        _check_scheme(url)
+        if check_robots and self.options.respect_robots:
+            allowed = await self._robots.allows(url, user_agent=self.options.user_agent)
+            if not allowed:
+                raise FetchError("disallowed by robots.txt", url=url)
+        return await self._with_retries(
+            url, max_bytes=self.options.max_bytes, validators=validators
+        )
+
+    async def _with_retries(
+        self, url: str, *, max_bytes: int, validators: Validators | None = None
+    ) -> Fetched:
+        retries = self.options.retries
+        for attempt in range(retries + 1):
+            try:
+                return await self._attempt(url, max_bytes=max_bytes, validators=validators)
+            except TransientFetchError as error:
+                wait = self._wait_before_retry(error, attempt)
+                if attempt == retries or wait is None:
+                    raise
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait_before_retry(self, error: TransientFetchError, attempt: int) -> float | None:
+        """Seconds to wait before the next try, or None to give up now."""
+        if isinstance(error, _RetryableStatusError) and error.retry_after is not None:
+            return error.retry_after if error.retry_after <= self._max_retry_after else None
+        return backoff_delay(attempt, base=self._backoff, cap=self._max_retry_after)
+
+    async def _attempt(self, url: str, *, max_bytes: int, validators: Validators | None) -> Fetched:
+        """One request inside its host's slot, cut off after `total_timeout` seconds."""
+        total = self.options.total_timeout
+        async with self._limiter.slot(_host_key(url)):
+            try:
+                async with asyncio.timeout(total):
+                    return await _fetch_once(
+                        self._client, url, max_bytes=max_bytes, validators=validators
+                    )
+            except TimeoutError as error:
+                raise TransientFetchError(
+                    f"timed out after {total:g} s in total", url=url
+                ) from error
+
+    async def _load_robots(self, origin: str) -> RobotsRules:
+        """The origin's rules; unreachable robots.txt allows, 429/5xx keeps out (RFC 9309)."""
+        try:
+            fetched = await self._with_retries(origin + "/robots.txt", max_bytes=MAX_ROBOTS_BYTES)
+        except _RetryableStatusError as error:
+            return DISALLOW_ALL if error.status == 429 or error.status >= 500 else ALLOW_ALL
+        except FetchError:
+            return ALLOW_ALL
+        return rules_from_response(fetched.status, fetched.body)
+
+
+def _host_key(url: str) -> str:
+    """The politeness scope: host and port, as the server sees them."""
+    try:
+        return urlsplit(url).netloc.rpartition("@")[2].lower()
+    except ValueError as error:
+        raise FetchError(f"invalid URL: {error}", url=url) from error

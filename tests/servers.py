@@ -13,7 +13,9 @@ import email.policy
 import socket
 import sys
 import threading
+import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -207,3 +209,141 @@ class LoopbackSMTPServer:
 
     def stop(self) -> None:
         self._controller.stop()
+
+
+@dataclass(frozen=True)
+class FaultyResponse(Response):
+    """A Response that misbehaves: it waits before answering, drips its body, or hangs up.
+
+    `drip` is the pause in seconds between body bytes; `cut_after` sends only that
+    many body bytes while Content-Length announces them all, then closes.
+    """
+
+    delay: float = 0
+    drip: float = 0
+    cut_after: int | None = None
+
+
+@dataclass(frozen=True)
+class Served:
+    """One request as the server saw it, on the monotonic clock."""
+
+    path: str
+    started: float
+    finished: float
+
+
+def peak_in_flight(served: Iterable[Served]) -> int:
+    """The most requests that were being served at one moment, across any servers."""
+    served = list(served)
+    events = sorted(
+        [(s.started, 1) for s in served] + [(s.finished, -1) for s in served],
+        key=lambda event: (event[0], event[1]),
+    )
+    peak = current = 0
+    for _, step in events:
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
+VALIDATORS = ("ETag", "Last-Modified")
+
+
+class FaultyHTTPServer(LoopbackHTTPServer):
+    """A LoopbackHTTPServer that serves FaultyResponse faults, ETag/304, and times requests.
+
+    `served` records when each request arrived and when its answer was done, so a
+    test can count requests in flight at once and measure the gaps between them::
+
+        server.sequence("/slow", [FaultyResponse(200, b"late", delay=0.3)])
+        server.conditional("/feed", b"<rss/>", etag='"v1"')
+    """
+
+    def __init__(self) -> None:
+        self.served: list[Served] = []
+        self._validators: dict[str, tuple[str | None, str | None]] = {}
+        super().__init__()
+        # Poll for shutdown often: a test's teardown should not wait half a second.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    def conditional(
+        self,
+        path: str,
+        body: bytes | str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        content_type: str = "application/rss+xml",
+    ) -> str:
+        """Serve `body` with validators; answer 304 when the request's validators match."""
+        headers = {"ETag": etag, "Last-Modified": last_modified}
+        url = self.route(
+            path,
+            body,
+            content_type=content_type,
+            headers={k: v for k, v in headers.items() if v is not None},
+        )
+        with self._lock:
+            self._validators[path] = (etag, last_modified)
+        return url
+
+    def starts(self, path: str) -> list[float]:
+        """When each request to `path` arrived, in order."""
+        with self._lock:
+            return sorted(s.started for s in self.served if s.path == path)
+
+    def _not_modified(self, path: str, headers: dict[str, str]) -> bool:
+        with self._lock:
+            etag, last_modified = self._validators.get(path, (None, None))
+        return bool(
+            (etag and headers.get("if-none-match") == etag)
+            or (last_modified and headers.get("if-modified-since") == last_modified)
+        )
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                started = time.monotonic()
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                server._record(RecordedRequest(self.command, self.path, headers, b""))
+                try:
+                    server._wait_at_gate(self.path)
+                    self._answer(server._next_response(self.path), headers)
+                finally:
+                    with server._lock:
+                        server.served.append(Served(self.path, started, time.monotonic()))
+
+            def _answer(self, response: Response, headers: dict[str, str]) -> None:
+                fault = response if isinstance(response, FaultyResponse) else FaultyResponse()
+                time.sleep(fault.delay)
+                if server._not_modified(self.path, headers):
+                    kept = {k: v for k, v in response.headers.items() if k in VALIDATORS}
+                    response = Response(304, b"", kept)
+                self.send_response(response.status)
+                for name, value in response.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(response.body)))
+                self.end_headers()
+                body = response.body[: fault.cut_after]
+                if fault.drip:
+                    for index in range(len(body)):
+                        self.wfile.write(body[index : index + 1])
+                        self.wfile.flush()
+                        time.sleep(fault.drip)
+                else:
+                    self.wfile.write(body)
+                if fault.cut_after is not None:
+                    self.wfile.flush()
+                    self.close_connection = True
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        return Handler

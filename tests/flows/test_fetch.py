@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import ipaddress
 import time
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -15,11 +16,15 @@ from flows.errors import FetchError
 from flows.fetch import (
     DEFAULT_USER_AGENT,
     Fetched,
+    Fetcher,
     FetchOptions,
+    Validators,
     fetch,
     make_client,
     refusal_reason,
 )
+from flows.politeness import backoff_delay, retry_after_seconds
+from flows.robots import rules_from_response
 from tests.servers import LoopbackHTTPServer, Response, free_port
 
 LOOPBACK = [ipaddress.ip_network("127.0.0.0/8")]
@@ -222,3 +227,120 @@ def test_options_parse_networks_and_forbid_unknown_keys() -> None:
     ]
     with pytest.raises(ValidationError, match="timeout_s"):
         FetchOptions.model_validate({"timeout_s": 3})
+
+
+# --- pieces of the run-wide Fetcher -----------------------------------------------------
+
+NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        (None, None),
+        ("", None),
+        ("0", 0.0),
+        ("120", 120.0),
+        (" 7 ", 7.0),
+        ("Mon, 23 Nov 2026 12:00:30 GMT", 30.0),
+        ("Mon, 23 Nov 2026 11:59:00 GMT", 0.0),  # already past: go now
+        ("soon", None),
+        ("-5", None),
+    ],
+)
+def test_retry_after_seconds(header: str | None, seconds: float | None) -> None:
+    assert retry_after_seconds(header, now=NOW) == seconds
+
+
+@pytest.mark.parametrize(
+    ("validators", "headers"),
+    [
+        (Validators(), {}),
+        (Validators(etag='"abc"'), {"If-None-Match": '"abc"'}),
+        (
+            Validators(etag='W/"abc"', last_modified="Mon, 23 Nov 2026 12:00:00 GMT"),
+            {"If-None-Match": 'W/"abc"', "If-Modified-Since": "Mon, 23 Nov 2026 12:00:00 GMT"},
+        ),
+    ],
+)
+def test_validators_become_conditional_headers(
+    validators: Validators, headers: dict[str, str]
+) -> None:
+    assert validators.headers() == headers
+
+
+@pytest.mark.parametrize("attempt", range(8))
+def test_backoff_is_full_jitter_under_a_cap(attempt: int) -> None:
+    waits = [backoff_delay(attempt, base=0.5, cap=10) for _ in range(200)]
+    assert all(0 <= wait <= min(10, 0.5 * 2**attempt) for wait in waits)
+    assert len(set(waits)) > 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "allowed"),
+    [
+        (200, b"User-agent: *\nDisallow: /a\n", False),
+        (200, b"", True),
+        (200, b"\xef\xbb\xbfUser-agent: *\nDisallow: /a\n", False),  # a UTF-8 BOM
+        (200, b"User-agent: *\nDisallow: /caf\xe9\nDisallow: /a\n", False),  # bad UTF-8
+        (404, b"User-agent: *\nDisallow: /\n", True),
+        (401, b"", True),
+        (500, b"", False),
+        (503, b"", False),
+    ],
+)
+def test_robots_rules_from_a_response(status: int, body: bytes, allowed: bool) -> None:
+    rules = rules_from_response(status, body)
+    assert rules.allows("http://example.org/a/1", user_agent=DEFAULT_USER_AGENT) is allowed
+
+
+def test_fetcher_keeps_the_ssrf_guard() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, text="ok"))
+
+    async def run() -> Fetched:
+        async with Fetcher(FetchOptions(per_host_delay=0), transport) as fetcher:
+            return await fetcher.fetch("http://10.0.0.5/", check_robots=True)
+
+    with pytest.raises(FetchError, match=r"10\.0\.0\.5 is private"):
+        asyncio.run(run())
+
+
+def test_fetcher_returns_validators_through_an_injected_transport() -> None:
+    headers = {"ETag": '"v1"', "Last-Modified": "Mon, 23 Nov 2026 12:00:00 GMT"}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, text="ok", headers=headers))
+
+    async def run() -> Fetched:
+        async with Fetcher(FetchOptions(), transport) as fetcher:
+            return await fetcher.fetch(PUBLIC_URL)
+
+    fetched = asyncio.run(run())
+    assert (fetched.body, fetched.etag, fetched.last_modified) == (
+        b"ok",
+        '"v1"',
+        "Mon, 23 Nov 2026 12:00:00 GMT",
+    )
+
+
+def test_polite_defaults() -> None:
+    options = FetchOptions()
+    assert (options.per_host_concurrency, options.per_host_delay, options.respect_robots) == (
+        2,
+        1.0,
+        True,
+    )
+    assert (options.retries, options.total_timeout) == (3, 60)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"per_host_concurrency": 0},
+        {"per_host_delay": -1},
+        {"retries": -1},
+        {"total_timeout": 0},
+        {"concurrency": 0},
+    ],
+)
+def test_options_refuse_limits_that_make_no_sense(bad: dict[str, float]) -> None:
+    with pytest.raises(ValidationError, match=next(iter(bad))):
+        FetchOptions.model_validate(bad)
