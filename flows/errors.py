@@ -8,6 +8,7 @@
         ├── FeedError(message, url=)           a body that is not a readable feed
         ├── SeedError(message, path=)          a seed file that cannot be read
         └── ExtractError(message, url=)        a page with no article text
+            └── NotAnArticle(reason, url=)     a PDF, home page, login wall, bot challenge...
 
 `str(error)` is one line that names the input, for summaries and the CLI.
 """
@@ -61,3 +62,14 @@ class ExtractError(SourceError):
     def __init__(self, message: str, *, url: str, source: str | None = None) -> None:
         self.url = url
         super().__init__(f"{url}: {message}", source=source)
+
+
+class NotAnArticle(ExtractError):
+    """A page that is something else: `reason` names what ("home page", "bot challenge").
+
+    Not worth a retry or a warning, unlike a page whose article text was not found.
+    """
+
+    def __init__(self, reason: str, *, url: str, source: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(f"not an article: {reason}", url=url, source=source)

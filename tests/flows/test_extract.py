@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from flows.errors import ExtractError
+from flows.errors import ExtractError, NotAnArticle
 from flows.extract import article_from_candidate, decode_html, extract_article
 from flows.items import Candidate
 from tests.conftest import CORPUS, shared_path
@@ -182,3 +182,126 @@ def test_corpus_recall() -> None:
     mean = sum(recalls) / len(recalls)
     print(f"article corpus: mean word recall {mean:.3f} over {len(recalls)} pages")
     assert mean > 0.93  # measured 0.974 on these 30 pages
+
+
+def _page(body: str, *, title: str = "Coast Times", head: str = "") -> str:
+    return (
+        f"<!DOCTYPE html><html><head><title>{title}</title>{head}</head><body>{body}</body></html>"
+    )
+
+
+TEASERS = "".join(
+    f"<li><a href='/news/story-{n}'>Story number {n} from the coast today</a></li>"
+    for n in range(60)
+)
+WEBSITE = '<meta property="og:type" content="website">'
+SECTION = "".join(
+    f"<article><h2><a href='/news/world/story-{n}'>Story {n}</a></h2>"
+    f"<p>A short teaser about story {n}.</p></article>"
+    for n in range(20)
+)
+LOGIN = (
+    "<form action='/login' method='post'><h1>Sign in to continue</h1>"
+    "<input name='user'><input type='password' name='pw'><button>Sign in</button></form>"
+)
+CLOUDFLARE = (
+    "<div id='cf-wrapper'><h1>Checking your browser before accessing coast.example.</h1>"
+    "<p>This process is automatic.</p></div>"
+    "<script>window._cf_chl_opt={cvId: '2', cType: 'managed'};</script>"
+)
+PAYWALL = (
+    "<article><h1>Harbour reopens</h1><p>The harbour at Port Ellis reopened on Tuesday.</p>"
+    "<div class='paywall'>Subscribe to continue reading this article.</div></article>"
+)
+LONG = ARTICLE.replace(PARAGRAPHS, PARAGRAPHS * 4)
+CAPTCHA = "<form><p>Please confirm.</p><div class='g-recaptcha' data-sitekey='x'></div></form>"
+
+
+@pytest.mark.parametrize(
+    ("body", "url", "content_type", "reason"),
+    [
+        (
+            b"%PDF-1.7\n1 0 obj << /Type /Catalog >>",
+            "https://c.example/report",
+            None,
+            "PDF document",
+        ),
+        (b"<html>not really</html>", "https://c.example/report", "application/pdf", "PDF document"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "https://c.example/pic", "image/png", "image"),
+        (b'{"articles": []}', "https://c.example/api", "application/json", "application/json body"),
+        (_page(TEASERS).encode(), "https://coast.example/", None, "home page"),
+        (_page(PARAGRAPHS, head=WEBSITE).encode(), "https://coast.example/", None, "home page"),
+        (_page(TEASERS).encode(), "https://coast.example/index.html", None, "home page"),
+        (
+            _page(SECTION, head=WEBSITE).encode(),
+            "https://coast.example/news/world",
+            None,
+            "index page",
+        ),
+        (
+            _page(SECTION, head=WEBSITE).encode(),
+            "https://coast.example/tag/harbour-news",
+            None,
+            "index page",
+        ),
+        (_page(TEASERS).encode(), "https://coast.example/sport", None, "index page"),
+        (
+            _page(f"<ul>{TEASERS}</ul>").encode(),
+            "https://coast.example/a/b/c-d-e",
+            None,
+            "index page",
+        ),
+        (
+            _page(LOGIN, title="Sign in").encode(),
+            "https://coast.example/news/a-b",
+            None,
+            "login wall",
+        ),
+        (_page(PAYWALL).encode(), "https://coast.example/news/harbour-1", None, "paywall"),
+        (
+            _page(CLOUDFLARE, title="Just a moment...").encode(),
+            "https://c.example/a-1",
+            None,
+            "bot challenge",
+        ),
+        (_page(CLOUDFLARE).encode(), "https://c.example/a-1", None, "bot challenge"),
+        (_page(CAPTCHA).encode(), "https://c.example/a-1", "text/html", "bot challenge"),
+    ],
+)
+def test_pages_that_are_not_articles(
+    body: bytes, url: str, content_type: str | None, reason: str
+) -> None:
+    with pytest.raises(NotAnArticle) as caught:
+        extract_article(body, url=url, source="c", content_type=content_type)
+    assert (caught.value.reason, str(caught.value)) == (reason, f"{url}: not an article: {reason}")
+
+
+@pytest.mark.parametrize(
+    ("url", "content_type", "page"),
+    [
+        ("https://c.example/", None, ARTICLE),  # an article at the root, without og:type website
+        ("https://c.example/news/harbour-reopens", "text/plain", ARTICLE),  # a lying server
+        ("https://c.example/news/harbour", "application/octet-stream", ARTICLE),
+        ("https://c.example/news/a-1", None, LONG.replace("</footer>", f"{LOGIN}</footer>")),
+        ("https://c.example/news/a-1", None, ARTICLE.replace("</footer>", f"{CAPTCHA}</footer>")),
+    ],
+)
+def test_articles_with_misleading_parts_are_articles(
+    url: str, content_type: str | None, page: str
+) -> None:
+    article = extract_article(page.encode(), url=url, source="c", content_type=content_type)
+    assert article.text.startswith("The harbour at Port Ellis")
+
+
+def test_no_corpus_article_is_taken_for_something_else() -> None:
+    root = shared_path(CORPUS / "articles")
+    truth = json.loads((root / "ground-truth.json").read_text())
+    flagged = []
+    for key in sorted(truth):
+        html = gzip.decompress((root / f"{key}.html.gz").read_bytes())
+        try:
+            extract_article(html, url=truth[key]["url"], source="corpus", content_type="text/html")
+        except NotAnArticle as error:
+            flagged.append(str(error))
+    assert flagged == []
+    assert len(truth) == 181

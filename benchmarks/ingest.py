@@ -1,0 +1,270 @@
+"""Article extraction throughput and quality against trafilatura alone.
+
+    python -m benchmarks.ingest [--repeat 3] [--workers N] [--end-to-end]
+
+Loads the annotated article pages of ../shared/corpus/articles and extracts
+all of them, worker pools started beforehand (start-up printed apart):
+
+  baseline   a process pool of plain `trafilatura.bare_extraction`, with the
+             settings `extract_article` uses, on every core;
+  newswatch  `ExtractionPool` running `extract_article` (decoding, fallbacks,
+             htmldate, not-an-article checks) on as many cores.
+
+Prints articles/s for each (median of `--repeat` interleaved runs), their
+ratio (goal >= 0.85), and extraction quality against the annotated bodies as
+the Scrapinghub article-extraction-benchmark scores it: precision and recall
+of word 4-gram shingles per page, averaged over pages, and F1 of the averages.
+
+`--end-to-end` also times a whole `newswatch run` (the Prefect flow against a
+Prefect test server, whose start-up is not timed): the pages served on
+127.0.0.1 behind a generated RSS feed, 1,000 rules of quoted corpus phrases,
+a SQLite store in a temporary directory, no per-host delay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import multiprocessing
+import os
+import random
+import re
+import statistics
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trafilatura
+
+from flows.errors import ExtractError
+from flows.extract import DATE_FORMAT
+from flows.pool import ExtractionPool
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "articles"
+SHINGLE = 4
+GOAL = 0.85
+_TOKEN = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Page:
+    url: str
+    body: bytes
+    truth: str
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    texts: list[str]
+
+
+def load_pages(root: Path) -> list[Page]:
+    truth = json.loads((root / "ground-truth.json").read_text())
+    return [
+        Page(
+            url=item["url"],
+            body=gzip.decompress((root / f"{key}.html.gz").read_bytes()),
+            truth=item["articleBody"],
+        )
+        for key, item in sorted(truth.items())
+    ]
+
+
+def trafilatura_text(body: bytes, url: str) -> str:
+    """The baseline: trafilatura alone, as `flows.extract._extract` calls it."""
+    document = trafilatura.bare_extraction(
+        body,
+        url=url,
+        with_metadata=True,
+        include_comments=False,
+        date_extraction_params={"outputformat": DATE_FORMAT, "original_date": True},
+    )
+    return (document.text or "") if document else ""
+
+
+def run_baseline(executor: ProcessPoolExecutor, pages: list[Page]) -> Run:
+    started = time.perf_counter()
+    texts = list(executor.map(trafilatura_text, [p.body for p in pages], [p.url for p in pages]))
+    return Run(time.perf_counter() - started, texts)
+
+
+async def run_newswatch(pool: ExtractionPool, pages: list[Page]) -> Run:
+    async def one(page: Page) -> str:
+        try:
+            article = await pool.extract(page.body, url=page.url, source="corpus")
+        except ExtractError:
+            return ""
+        return article.text
+
+    started = time.perf_counter()
+    texts = await asyncio.gather(*(one(p) for p in pages))
+    return Run(time.perf_counter() - started, list(texts))
+
+
+def shingles(text: str) -> Counter[tuple[str, ...]]:
+    tokens = _TOKEN.findall(text.lower())
+    return Counter(tuple(tokens[i : i + SHINGLE]) for i in range(len(tokens) - SHINGLE + 1))
+
+
+def quality(texts: list[str], pages: list[Page]) -> tuple[float, float, float]:
+    """Precision, recall and F1 of word 4-gram shingles; an empty side scores 0 (1 if both are)."""
+    precisions, recalls = [], []
+    for text, page in zip(texts, pages, strict=True):
+        found, expected = shingles(text), shingles(page.truth)
+        common = sum((found & expected).values())
+        precisions.append(common / sum(found.values()) if found else float(not expected))
+        recalls.append(common / sum(expected.values()) if expected else float(not found))
+    precision, recall = statistics.mean(precisions), statistics.mean(recalls)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+async def compare(pages: list[Page], *, workers: int, repeat: int) -> float:
+    """Prints the comparison; returns the baseline's articles/s."""
+    context = multiprocessing.get_context("forkserver")
+    started = time.perf_counter()
+    async with ExtractionPool(workers=workers) as pool:
+        await pool.warm_up()
+        pool_start = time.perf_counter() - started
+        started = time.perf_counter()
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as executor:
+            list(executor.map(abs, range(workers)))
+            baseline_start = time.perf_counter() - started
+            baselines, ours = [], []
+            for _ in range(repeat):
+                baselines.append(run_baseline(executor, pages))
+                ours.append(await run_newswatch(pool, pages))
+    return report(pages, baselines, ours, starts=(baseline_start, pool_start), workers=workers)
+
+
+def report(
+    pages: list[Page],
+    baselines: list[Run],
+    ours: list[Run],
+    *,
+    starts: tuple[float, float],
+    workers: int,
+) -> float:
+    print(f"{len(pages)} pages, {workers} workers, median of {len(ours)} runs")
+    print(f"{'':<12}{'articles/s':>11}{'start-up s':>12}{'precision':>11}{'recall':>8}{'F1':>7}")
+    rates = []
+    for name, runs, start in (
+        ("trafilatura", baselines, starts[0]),
+        ("newswatch", ours, starts[1]),
+    ):
+        rate = len(pages) / statistics.median(r.seconds for r in runs)
+        rates.append(rate)
+        precision, recall, f1 = quality(runs[-1].texts, pages)
+        print(f"{name:<12}{rate:>11.1f}{start:>12.2f}{precision:>11.3f}{recall:>8.3f}{f1:>7.3f}")
+    ratio = rates[1] / rates[0]
+    verdict = "meets" if ratio >= GOAL else "misses"
+    print(f"ratio newswatch / trafilatura: {ratio:.2f} ({verdict} the goal of {GOAL})")
+    failed = sum(not text for text in ours[-1].texts)
+    print(f"pages without article text in newswatch: {failed}")
+    print("start-up: the first pool also starts the shared forkserver, which imports trafilatura")
+    return rates[0]
+
+
+RULES = 1000
+PHRASE_WORDS = 3
+E2E_FETCH = """[fetch]
+allow_networks = ["127.0.0.0/8"]
+per_host_delay = 0
+per_host_concurrency = 8
+respect_robots = false
+"""
+
+
+def end_to_end(pages: list[Page], *, baseline_rate: float) -> None:
+    """One `newswatch run` over the served pages; prints articles/s and the ratio to (a)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.monitor import monitor
+    from tests.servers import LoopbackHTTPServer
+
+    server = LoopbackHTTPServer().start()
+    try:
+        feed = serve(server, pages)
+        with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=60):
+            config = write_config(Path(tmp), feed=feed, rules=phrases(pages, RULES))
+            started = time.perf_counter()
+            summary = asyncio.run(monitor(config_path=str(config)))
+            seconds = time.perf_counter() - started
+    finally:
+        server.stop()
+    totals = summary.totals()
+    rate = len(pages) / seconds
+    print(
+        f"end to end: {len(pages)} pages in {seconds:.1f}s, {rate:.1f} articles/s, "
+        f"ratio to trafilatura alone {rate / baseline_rate:.2f}; "
+        f"{totals['new']} new, {totals['duplicates']} duplicates, {totals['alerts']} alerts"
+    )
+
+
+def serve(server: Any, pages: list[Page]) -> str:
+    items = []
+    for number, page in enumerate(pages):
+        url = server.route(f"/articles/{number}", page.body, content_type="text/html")
+        items.append(
+            f"<item><title>Article {number}</title><link>{url}</link><guid>a{number}</guid>"
+            "<pubDate>Sun, 02 Mar 2025 10:00:00 GMT</pubDate></item>"
+        )
+    feed = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>Corpus</title><link>{server.base_url}/</link>{''.join(items)}</channel></rss>"
+    )
+    return server.route("/feed.xml", feed, content_type="application/rss+xml")
+
+
+def phrases(pages: list[Page], count: int) -> list[str]:
+    """`count` distinct quoted phrases of the annotated bodies, picked with a fixed seed."""
+    rng = random.Random(7)
+    found: set[str] = set()
+    while len(found) < count:
+        tokens = _TOKEN.findall(rng.choice(pages).truth.lower())
+        if len(tokens) > PHRASE_WORDS:
+            start = rng.randrange(len(tokens) - PHRASE_WORDS)
+            found.add(" ".join(tokens[start : start + PHRASE_WORDS]))
+    return sorted(found)
+
+
+def write_config(directory: Path, *, feed: str, rules: list[str]) -> Path:
+    rule_tables = "".join(
+        f'\n[[rules]]\nname = "rule-{n}"\nquery = \'"{phrase}"\'\n'
+        for n, phrase in enumerate(rules)
+    )
+    config = directory / "newswatch.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{directory / "newswatch.db"}"\n\n{E2E_FETCH}\n'
+        f'[[sources]]\nname = "corpus"\nfeed = "{feed}"\n{rule_tables}',
+        encoding="utf-8",
+    )
+    return config
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ingest", description=__doc__)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--end-to-end", action="store_true", help="also time `newswatch run`")
+    args = parser.parse_args(argv)
+    if not (args.corpus / "ground-truth.json").exists():
+        parser.exit(1, f"{args.corpus}: no ground-truth.json, the article corpus is absent\n")
+    pages = load_pages(args.corpus)
+    baseline_rate = asyncio.run(compare(pages, workers=args.workers, repeat=args.repeat))
+    if args.end_to_end:
+        end_to_end(pages, baseline_rate=baseline_rate)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Article extraction in worker processes, so the event loop keeps fetching meanwhile.
+
+trafilatura holds the GIL for the whole of a page, so `asyncio.to_thread` runs
+one extraction at a time and stalls the loop's own work; a process pool uses
+every core::
+
+    async with ExtractionPool() as pool:
+        article = await pool.extract(fetched.body, url=fetched.url, source="dw")
+
+Workers start from a `forkserver` (fork after Prefect has started threads is
+unsafe) that has imported trafilatura once, so a new worker costs a fork, not
+an import. Errors come back as the types `extract_article` raises; a worker
+that dies takes the pages it was working on with it as `ExtractError`s, and
+the next page gets a fresh pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from flows.errors import ExtractError, NewswatchError
+from flows.extract import extract_article
+from flows.items import Candidate
+from storage.schemas import ArticleIn
+
+Extractor = Callable[..., ArticleIn]
+
+
+@dataclass(frozen=True)
+class _Raised:
+    """A newswatch error crossing back from a worker.
+
+    Its keyword-only constructor defeats pickle's rebuild from `args`, so the
+    error travels as its class, args and attributes and is put together here.
+    """
+
+    kind: type[NewswatchError]
+    args: tuple[Any, ...]
+    state: dict[str, Any]
+
+    def error(self) -> NewswatchError:
+        error = self.kind.__new__(self.kind)
+        error.args = self.args
+        error.__dict__.update(self.state)
+        return error
+
+
+def _run(extractor: Extractor, body: bytes | str, kwargs: dict[str, Any]) -> ArticleIn | _Raised:
+    try:
+        return extractor(body, **kwargs)
+    except NewswatchError as error:
+        return _Raised(type(error), error.args, dict(error.__dict__))
+
+
+class ExtractionPool:
+    """`extract_article` on `workers` processes (all cores by default).
+
+    `extractor` is the seam for tests: any module-level function with
+    `extract_article`'s signature.
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        extractor: Extractor = extract_article,
+        start_method: str = "forkserver",
+    ) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self._extractor = extractor
+        self._context = multiprocessing.get_context(start_method)
+        if start_method == "forkserver":
+            self._context.set_forkserver_preload(["flows.extract"])
+        self._executor: ProcessPoolExecutor | None = None
+
+    async def __aenter__(self) -> ExtractionPool:
+        self._executor = self._new_executor()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._executor is not None:
+            executor, self._executor = self._executor, None
+            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+
+    async def extract(
+        self,
+        body: bytes | str,
+        *,
+        url: str,
+        source: str,
+        fallback: Candidate | None = None,
+        encoding: str | None = None,
+        content_type: str | None = None,
+    ) -> ArticleIn:
+        """The article in `body`, as `extract_article` finds it, extracted in a worker."""
+        kwargs = {
+            "url": url,
+            "source": source,
+            "fallback": fallback,
+            "encoding": encoding,
+            "content_type": content_type,
+        }
+        executor = self._running()
+        try:
+            future = executor.submit(_run, self._extractor, body, kwargs)
+            outcome = await asyncio.wrap_future(future)
+        except BrokenProcessPool:
+            self._replace(executor)
+            raise ExtractError("the extraction worker crashed", url=url) from None
+        if isinstance(outcome, _Raised):
+            raise outcome.error()
+        return outcome
+
+    async def warm_up(self) -> None:
+        """Start every worker now rather than on the first pages."""
+        executor = self._running()
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(
+            *(loop.run_in_executor(executor, os.getpid) for _ in range(self.workers))
+        )
+
+    def _running(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            raise RuntimeError("use ExtractionPool in `async with`")
+        return self._executor
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context)
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        """A fresh executor for the next pages, once per breakage however many pages saw it."""
+        if self._executor is broken:
+            broken.shutdown(wait=False, cancel_futures=True)
+            self._executor = self._new_executor()

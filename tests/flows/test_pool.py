@@ -1,0 +1,134 @@
+"""The extraction pool: same articles as in-process, typed errors, crashes survived, loop free."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import os
+import pickle
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from flows.errors import ExtractError, NotAnArticle
+from flows.extract import extract_article
+from flows.items import Candidate
+from flows.pool import ExtractionPool
+from storage.schemas import ArticleIn
+from tests.conftest import CORPUS
+from tests.flows.test_extract import ARTICLE, FALLBACK, LONG
+
+SLOW_SECONDS = 0.5
+TICK_SECONDS = 0.05
+
+
+def crash_on_marker(body: bytes, **kwargs: Any) -> ArticleIn:
+    """An extractor whose worker dies on a page that asks for it."""
+    if b"CRASH" in body:
+        os._exit(1)
+    return extract_article(body, **kwargs)
+
+
+def slow(body: bytes, **kwargs: Any) -> ArticleIn:
+    """An extractor that holds its worker as a huge page would."""
+    time.sleep(SLOW_SECONDS)
+    return extract_article(body, **kwargs)
+
+
+def _pages() -> list[tuple[bytes, str]]:
+    pages = [(ARTICLE.encode(), FALLBACK.url), (LONG.encode("cp1252"), "https://c.example/l")]
+    root = CORPUS / "articles"
+    if root.exists():
+        truth = json.loads((root / "ground-truth.json").read_text())
+        for key in sorted(truth)[:4]:
+            body = gzip.decompress((root / f"{key}.html.gz").read_bytes())
+            pages.append((body, truth[key]["url"]))
+    return pages
+
+
+def test_articles_and_candidates_cross_process_boundaries() -> None:
+    candidate = Candidate(url="u", source="s", published_at=datetime(2025, 1, 1, tzinfo=UTC))
+    article = extract_article(ARTICLE, url="https://c.example/a", source="c")
+    assert pickle.loads(pickle.dumps(candidate)) == candidate
+    assert pickle.loads(pickle.dumps(article)) == article
+
+
+def test_the_pool_finds_what_extract_article_finds() -> None:
+    pages = _pages()
+
+    async def run() -> list[ArticleIn]:
+        async with ExtractionPool(workers=2) as pool:
+            return await asyncio.gather(
+                *(pool.extract(body, url=url, source="s", fallback=FALLBACK) for body, url in pages)
+            )
+
+    expected = [extract_article(b, url=u, source="s", fallback=FALLBACK) for b, u in pages]
+    assert asyncio.run(run()) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "kind", "message"),
+    [
+        (b"%PDF-1.7", None, NotAnArticle, "https://c.example/r: not an article: PDF document"),
+        (b"<p>x</p>", "image/png", NotAnArticle, "https://c.example/r: not an article: image"),
+        (
+            b"<html><body></body></html>",
+            None,
+            ExtractError,
+            "https://c.example/r: no article text found",
+        ),
+    ],
+)
+def test_errors_come_back_typed(
+    body: bytes, content_type: str | None, kind: type[ExtractError], message: str
+) -> None:
+    async def run() -> None:
+        async with ExtractionPool(workers=1) as pool:
+            await pool.extract(
+                body, url="https://c.example/r", source="s", content_type=content_type
+            )
+
+    with pytest.raises(ExtractError) as caught:
+        asyncio.run(run())
+    assert (type(caught.value), str(caught.value), caught.value.url) == (
+        kind,
+        message,
+        "https://c.example/r",
+    )
+
+
+def test_a_crashed_worker_fails_its_page_and_the_pool_goes_on() -> None:
+    async def run() -> tuple[str, ArticleIn]:
+        async with ExtractionPool(workers=1, extractor=crash_on_marker) as pool:
+            with pytest.raises(ExtractError) as caught:
+                await pool.extract(b"CRASH", url="https://c.example/boom", source="s")
+            after = await pool.extract(ARTICLE.encode(), url="https://c.example/a", source="s")
+            return str(caught.value), after
+
+    message, after = asyncio.run(run())
+    assert message == "https://c.example/boom: the extraction worker crashed"
+    assert after == extract_article(ARTICLE, url="https://c.example/a", source="s")
+
+
+def test_the_loop_keeps_running_while_a_page_is_extracted() -> None:
+    async def run() -> tuple[int, float]:
+        async with ExtractionPool(workers=1, extractor=slow) as pool:
+            await pool.warm_up()
+            ticks = 0
+            extraction = asyncio.create_task(
+                pool.extract(ARTICLE.encode(), url="https://c.example/a", source="s")
+            )
+            started = time.perf_counter()
+            while not extraction.done():
+                await asyncio.sleep(TICK_SECONDS)
+                ticks += 1
+            await extraction
+            return ticks, time.perf_counter() - started
+
+    ticks, elapsed = asyncio.run(run())
+    assert elapsed >= SLOW_SECONDS
+    # A blocked loop would tick once, when the extraction is over.
+    assert ticks >= 0.6 * SLOW_SECONDS / TICK_SECONDS
