@@ -4,16 +4,16 @@
 
 Orchestration only: each task wraps a stage of `flows.pipeline`. A run has one
 task per source, one per batch of articles and one for delivery, never one
-per article. Tasks that take the shared httpx client or the engine opt out of
+per article. Tasks that take the shared fetcher or the engine opt out of
 Prefect's input caching.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -24,11 +24,12 @@ from sqlmodel import Session
 
 from alerts import DeliveryReport, deliver_due, notifier_for
 from flows.errors import SourceError, TransientFetchError
-from flows.fetch import make_client
+from flows.fetch import Fetcher
 from flows.items import Candidate
 from flows.pipeline import (
     Collected,
     Extracted,
+    Extractor,
     Failure,
     StoredBatch,
     batches,
@@ -38,10 +39,12 @@ from flows.pipeline import (
     unexpected,
     unseen,
 )
+from flows.pool import ExtractionPool
 from flows.settings import Settings, SourceSettings, load_settings
 from flows.summary import RunSummary, SourceReport
 from storage import (
     ArticleIn,
+    FeedState,
     ensure_sources,
     finish_run,
     open_store,
@@ -68,20 +71,21 @@ async def _retry_on_network_error(_task: object, _run: object, state: State) -> 
     cache_policy=NO_CACHE,
 )
 async def collect_task(
-    source: SourceSettings, settings: Settings, client: httpx.AsyncClient
+    source: SourceSettings, settings: Settings, fetcher: Fetcher, feed_state: FeedState | None
 ) -> Collected:
-    return await collect_source(source, settings=settings, client=client)
+    return await collect_source(source, settings=settings, fetcher=fetcher, feed_state=feed_state)
 
 
 @task(task_run_name="fetch and extract batch {number}/{total}", cache_policy=NO_CACHE)
 async def extract_task(
     candidates: list[Candidate],
     settings: Settings,
-    client: httpx.AsyncClient,
+    fetcher: Fetcher,
+    extract: Extractor,
     number: int,
     total: int,
 ) -> Extracted:
-    return await fetch_and_extract(candidates, client=client, options=settings.fetch)
+    return await fetch_and_extract(candidates, fetcher=fetcher, extract=extract)
 
 
 @task(task_run_name="store and match batch {number}/{total}", cache_policy=NO_CACHE)
@@ -125,22 +129,36 @@ async def monitor(config_path: str, ignore_backoff: bool = False) -> RunSummary:
         engine.dispose()
 
 
+@dataclass
+class _Run:
+    """What the stages of one run share."""
+
+    settings: Settings
+    engine: Engine
+    source_ids: dict[str, int]
+    summary: RunSummary
+    fetcher: Fetcher | None = None
+    feed_states: dict[str, FeedState] = field(default_factory=dict)
+    extract: Extractor | None = None
+
+
 async def _run(settings: Settings, engine: Engine, *, ignore_backoff: bool) -> RunSummary:
     with Session(engine) as session:
-        run = start_run(session=session, flow_run_id=str(flow_run.get_id() or "") or None)
-        summary = RunSummary(run_id=run.id, started_at=run.started_at, flow_run_id=run.flow_run_id)
+        row = start_run(session=session, flow_run_id=str(flow_run.get_id() or "") or None)
+        summary = RunSummary(run_id=row.id, started_at=row.started_at, flow_run_id=row.flow_run_id)
         source_ids = ensure_sources(
             session=session, sources=[(s.name, s.kind, s.location) for s in settings.sources]
         )
         session.commit()
         if not ignore_backoff:
             _skip_sources_backing_off(session, settings, summary)
+    run = _Run(settings, engine, source_ids, summary, feed_states=_feed_states(engine, settings))
     try:
-        await _poll_and_deliver(settings, engine, source_ids, summary)
+        await _poll_and_deliver(run)
     except BaseException:
-        _finish(engine, summary, status="failed")  # the run row must not stay "running"
+        _finish(run, status="failed")  # the run row must not stay "running"
         raise
-    _finish(engine, summary, status="completed")
+    _finish(run, status="completed")
     logger = get_run_logger()
     for failure in summary.failures:
         logger.warning("%s: %s", failure.source, failure.reason)
@@ -149,14 +167,23 @@ async def _run(settings: Settings, engine: Engine, *, ignore_backoff: bool) -> R
     return summary
 
 
-async def _poll_and_deliver(
-    settings: Settings, engine: Engine, source_ids: dict[str, int], summary: RunSummary
-) -> None:
-    async with make_client(settings.fetch) as client:
-        ready, candidates = await _collect_all(settings, client, summary, engine, source_ids)
-        await _extract_and_store(settings, client, engine, source_ids, ready, candidates, summary)
-    _record_health(engine, summary, source_ids)
-    summary.add_deliveries(await deliver_task(settings, engine))
+async def _poll_and_deliver(run: _Run) -> None:
+    async with Fetcher(run.settings.fetch) as fetcher, ExtractionPool() as pool:
+        run.fetcher, run.extract = fetcher, pool.extract
+        ready, candidates = await _collect_all(run)
+        await _extract_and_store(run, ready, candidates)
+    _record_health(run)
+    run.summary.add_deliveries(await deliver_task(run.settings, run.engine))
+
+
+def _feed_states(engine: Engine, settings: Settings) -> dict[str, FeedState]:
+    """The validators each feed's last successful poll left, for a conditional GET."""
+    with Session(engine) as session:
+        rows = source_states(session=session, names=[s.name for s in settings.sources])
+    return {
+        name: FeedState(etag=row.etag, last_modified=row.last_modified, body_hash=row.body_hash)
+        for name, row in rows.items()
+    }
 
 
 def _skip_sources_backing_off(session: Session, settings: Settings, summary: RunSummary) -> None:
@@ -174,32 +201,31 @@ def _skip_sources_backing_off(session: Session, settings: Settings, summary: Run
             summary.sources.append(report)
 
 
-def _finish(engine: Engine, summary: RunSummary, *, status: str) -> None:
-    summary.finished_at = utcnow()
-    with Session(engine) as session:
+def _finish(run: _Run, *, status: str) -> None:
+    run.summary.finished_at = utcnow()
+    with Session(run.engine) as session:
         finish_run(
-            session=session, run_id=summary.run_id or 0, status=status, summary=summary.to_dict()
+            session=session,
+            run_id=run.summary.run_id or 0,
+            status=status,
+            summary=run.summary.to_dict(),
         )
 
 
-async def _collect_all(
-    settings: Settings,
-    client: httpx.AsyncClient,
-    summary: RunSummary,
-    engine: Engine,
-    source_ids: dict[str, int],
-) -> tuple[list[ArticleIn], list[Candidate]]:
+async def _collect_all(run: _Run) -> tuple[list[ArticleIn], list[Candidate]]:
     ready: list[ArticleIn] = []
     candidates: list[Candidate] = []
+    summary = run.summary
     skipped = {report.name for report in summary.sources if report.skipped}
-    for source in settings.sources:
+    for source in run.settings.sources:
         if source.name in skipped:
             continue
         report = SourceReport(source.name, source.kind)
         summary.sources.append(report)
         started = time.monotonic()
         try:
-            collected = await collect_task(source, settings, client)
+            state = run.feed_states.get(source.name)
+            collected = await collect_task(source, run.settings, run.fetcher, state)
         except Exception as error:
             reason = str(error) if isinstance(error, SourceError) else unexpected(error)
             report.error = reason
@@ -208,38 +234,47 @@ async def _collect_all(
             continue
         finally:
             report.seconds = time.monotonic() - started
-        fresh = unseen(collected.candidates, engine=engine, source_ids=source_ids)
+        if collected.feed_state is not None:
+            run.feed_states[source.name] = collected.feed_state
+        report.unchanged = collected.unchanged
+        fresh = unseen(collected.candidates, engine=run.engine, source_ids=run.source_ids)
         report.found = collected.found
         report.already_stored = len(collected.candidates) - len(fresh)
         report.failures += len(collected.failures)
         summary.failures.extend(collected.failures)
         ready.extend(collected.articles)
         candidates.extend(fresh)
-    order = {source.name: index for index, source in enumerate(settings.sources)}
+    order = {source.name: index for index, source in enumerate(run.settings.sources)}
     summary.sources.sort(key=lambda report: order[report.name])  # the config's order
     return ready, candidates
 
 
 async def _extract_and_store(
-    settings: Settings,
-    client: httpx.AsyncClient,
-    engine: Engine,
-    source_ids: dict[str, int],
-    ready: list[ArticleIn],
-    candidates: list[Candidate],
-    summary: RunSummary,
+    run: _Run, ready: list[ArticleIn], candidates: list[Candidate]
 ) -> None:
+    summary = run.summary
     candidate_batches = batches(candidates, BATCH_SIZE)
     for number, batch in enumerate(candidate_batches, start=1):
-        extracted = await extract_task(batch, settings, client, number, len(candidate_batches))
+        extracted = await extract_task(
+            batch, run.settings, run.fetcher, run.extract, number, len(candidate_batches)
+        )
         for failure in extracted.failures:
             summary.source(failure.source).failures += 1
+        for skipped in extracted.not_articles:
+            summary.source(skipped.source).not_articles += 1
         summary.failures.extend(extracted.failures)
+        summary.not_articles.extend(extracted.not_articles)
         ready.extend(extracted.articles)
     article_batches = batches(ready, BATCH_SIZE)
     for number, batch in enumerate(article_batches, start=1):
         stored = store_task(
-            batch, settings, engine, source_ids, summary.run_id, number, len(article_batches)
+            batch,
+            run.settings,
+            run.engine,
+            run.source_ids,
+            summary.run_id,
+            number,
+            len(article_batches),
         )
         _account(stored, summary)
 
@@ -267,14 +302,18 @@ def _account(stored: StoredBatch, summary: RunSummary) -> None:
     summary.add_alerts(stored.fired, articles=stored.new)
 
 
-def _record_health(engine: Engine, summary: RunSummary, source_ids: dict[str, int]) -> None:
+def _record_health(run: _Run) -> None:
     now = utcnow()
-    with Session(engine) as session:
-        for report in summary.sources:
+    with Session(run.engine) as session:
+        for report in run.summary.sources:
             if report.skipped:
                 continue
             record_source_health(
-                session=session, source_id=source_ids[report.name], error=report.error, when=now
+                session=session,
+                source_id=run.source_ids[report.name],
+                error=report.error,
+                when=now,
+                feed=run.feed_states.get(report.name),
             )
         session.commit()
 

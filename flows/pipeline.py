@@ -9,24 +9,32 @@ unreachable store stops the run.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
-import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from alerts import Fired, Rule, record_alerts
-from flows.errors import ExtractError, FetchError, SeedError
+from flows.errors import ExtractError, FetchError, NotAnArticle, SeedError
 from flows.extract import article_from_candidate, extract_article
 from flows.feeds import parse_feed
-from flows.fetch import FetchOptions, fetch
+from flows.fetch import Fetcher, Validators
 from flows.items import Candidate
 from flows.seeds import discover_seed_files, read_seed
 from flows.settings import Settings, SourceSettings
 from flows.sitemaps import collect_sitemap
-from storage import ArticleIn, StoryOptions, add_articles, canonical_url, seen_guids, stored_urls
+from storage import (
+    ArticleIn,
+    FeedState,
+    StoryOptions,
+    add_articles,
+    canonical_url,
+    seen_guids,
+    stored_urls,
+)
 
 T = TypeVar("T")
 
@@ -57,6 +65,8 @@ class Collected:
     articles: list[ArticleIn] = field(default_factory=list)
     candidates: list[Candidate] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    feed_state: FeedState | None = None  # a feed's validators and body hash, for next time
+    unchanged: bool = False  # the feed answered 304, or the same body again: nothing parsed
 
     @property
     def found(self) -> int:
@@ -64,19 +74,20 @@ class Collected:
 
 
 async def collect_source(
-    source: SourceSettings, *, settings: Settings, client: httpx.AsyncClient
+    source: SourceSettings,
+    *,
+    settings: Settings,
+    fetcher: Fetcher,
+    feed_state: FeedState | None = None,
 ) -> Collected:
     """List what `source` offers now. Raises SourceError when the source as a whole fails."""
     if source.feed is not None:
-        fetched = await fetch(client, source.feed, max_bytes=settings.fetch.max_bytes)
-        candidates = parse_feed(
-            fetched.body, url=fetched.url, source=source.name, content_type=fetched.content_type
-        )
-        return Collected(source.name, candidates=candidates)
+        state = feed_state or FeedState()
+        return await _collect_feed(source.feed, name=source.name, fetcher=fetcher, state=state)
     if source.sitemap is not None:
 
         async def body_of(url: str) -> bytes:
-            return (await fetch(client, url, max_bytes=settings.fetch.max_bytes)).body
+            return (await fetcher.fetch(url)).body
 
         candidates = await collect_sitemap(source.sitemap, source=source.name, fetch_body=body_of)
         return Collected(source.name, candidates=candidates)
@@ -84,6 +95,25 @@ async def collect_source(
         return await asyncio.to_thread(_read_seeds, source, settings)
     urls = source.urls or ()
     return Collected(source.name, candidates=[Candidate(url=u, source=source.name) for u in urls])
+
+
+async def _collect_feed(url: str, *, name: str, fetcher: Fetcher, state: FeedState) -> Collected:
+    """A conditional GET: a 304 costs no parsing, and neither does the same body again
+    from a server whose validators lie."""
+    validators = Validators(etag=state.etag, last_modified=state.last_modified)
+    fetched = await fetcher.fetch(url, validators=validators)
+    if fetched.not_modified:
+        return Collected(name, feed_state=state, unchanged=True)
+    body_hash = hashlib.sha256(fetched.body).hexdigest()
+    new_state = FeedState(
+        etag=fetched.etag, last_modified=fetched.last_modified, body_hash=body_hash
+    )
+    if body_hash == state.body_hash:
+        return Collected(name, feed_state=new_state, unchanged=True)
+    candidates = parse_feed(
+        fetched.body, url=fetched.url, source=name, content_type=fetched.content_type
+    )
+    return Collected(name, candidates=candidates, feed_state=new_state)
 
 
 def _read_seeds(source: SourceSettings, settings: Settings) -> Collected:
@@ -131,62 +161,107 @@ def _seen_guids(
     }
 
 
+class Extractor(Protocol):
+    """Turns a fetched page into an article: `ExtractionPool.extract` in a run, or
+    `extract_in_thread` where a process pool is not worth starting."""
+
+    async def __call__(
+        self,
+        body: bytes,
+        *,
+        url: str,
+        source: str,
+        fallback: Candidate | None,
+        encoding: str | None,
+        content_type: str | None,
+    ) -> ArticleIn: ...
+
+
+async def extract_in_thread(
+    body: bytes,
+    *,
+    url: str,
+    source: str,
+    fallback: Candidate | None,
+    encoding: str | None,
+    content_type: str | None,
+) -> ArticleIn:
+    return await asyncio.to_thread(
+        extract_article,
+        body,
+        url=url,
+        source=source,
+        fallback=fallback,
+        encoding=encoding,
+        content_type=content_type,
+    )
+
+
 @dataclass
 class Extracted:
     articles: list[ArticleIn] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    not_articles: list[Failure] = field(default_factory=list)  # skipped pages, with why
+
+
+@dataclass(frozen=True)
+class _Page:
+    article: ArticleIn | None = None
+    failure: Failure | None = None
+    not_article: Failure | None = None
 
 
 async def fetch_and_extract(
-    candidates: Sequence[Candidate], *, client: httpx.AsyncClient, options: FetchOptions
+    candidates: Sequence[Candidate],
+    *,
+    fetcher: Fetcher,
+    extract: Extractor = extract_in_thread,
 ) -> Extracted:
-    """Fetch and extract each candidate's page, falling back to the feed's own content."""
-    limit = asyncio.Semaphore(options.concurrency)
-    outcomes = await asyncio.gather(
-        *(_one_page(c, client=client, options=options, limit=limit) for c in candidates)
+    """Fetch and extract each candidate's page, falling back to the feed's own content
+    when the page fails; a page that is not an article is skipped, never stored. The
+    fetcher keeps it polite: global and per-host limits, per-host delay, robots.txt."""
+    pages = await asyncio.gather(
+        *(_one_page(c, fetcher=fetcher, extract=extract) for c in candidates)
     )
     extracted = Extracted()
-    for article, failure in outcomes:
-        if article is not None:
-            extracted.articles.append(article)
-        if failure is not None:
-            extracted.failures.append(failure)
+    for page in pages:
+        if page.article is not None:
+            extracted.articles.append(page.article)
+        if page.failure is not None:
+            extracted.failures.append(page.failure)
+        if page.not_article is not None:
+            extracted.not_articles.append(page.not_article)
     return extracted
 
 
-async def _one_page(
-    candidate: Candidate,
-    *,
-    client: httpx.AsyncClient,
-    options: FetchOptions,
-    limit: asyncio.Semaphore,
-) -> tuple[ArticleIn | None, Failure | None]:
+async def _one_page(candidate: Candidate, *, fetcher: Fetcher, extract: Extractor) -> _Page:
     try:
-        async with limit:
-            fetched = await fetch(client, candidate.url, max_bytes=options.max_bytes)
-        article = await asyncio.to_thread(
-            extract_article,
+        fetched = await fetcher.fetch(candidate.url, check_robots=True)
+        article = await extract(
             fetched.body,
             url=candidate.url,
             source=candidate.source,
             fallback=candidate,
             encoding=fetched.encoding,
+            content_type=fetched.content_type,
         )
+    except NotAnArticle as error:
+        return _Page(not_article=Failure(candidate.source, candidate.url, str(error)))
     except (FetchError, ExtractError) as error:
         return _fallback(candidate, reason=str(error))
     except Exception as error:  # one odd page must not sink its whole batch
         return _fallback(candidate, reason=f"{candidate.url}: {unexpected(error)}")
     final_url = fetched.url if fetched.url != candidate.url else None
-    return article.model_copy(update={"guid": candidate.guid, "final_url": final_url}), None
+    return _Page(article.model_copy(update={"guid": candidate.guid, "final_url": final_url}))
 
 
-def _fallback(candidate: Candidate, *, reason: str) -> tuple[ArticleIn | None, Failure]:
+def _fallback(candidate: Candidate, *, reason: str) -> _Page:
     try:
         article = article_from_candidate(candidate, note=reason)
     except ExtractError:
-        return None, Failure(candidate.source, candidate.url, reason)
+        return _Page(failure=Failure(candidate.source, candidate.url, reason))
     note = f"{reason} (stored the feed entry's own text instead)"
-    return article, Failure(candidate.source, candidate.url, note)
+    return _Page(article, Failure(candidate.source, candidate.url, note))
 
 
 @dataclass

@@ -21,10 +21,12 @@ class SourceReport:
     duplicates: int = 0  # the same text as a stored article, at another URL
     new: int = 0
     updated: int = 0  # stored articles whose text changed: a new version, no new alert
+    not_articles: int = 0  # pages skipped as home pages, login walls, PDFs...
     failures: int = 0
     seconds: float = 0.0
     error: str | None = None  # the source as a whole failed
     skipped: str | None = None  # not polled this run, and why (a failing source backing off)
+    unchanged: bool = False  # the feed answered 304 or sent the same body: nothing to parse
 
 
 @dataclass
@@ -39,6 +41,7 @@ class RunSummary:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     deliveries: dict[str, Any] = field(default_factory=lambda: {"sent": 0, "pending": 0})
     failures: list[Failure] = field(default_factory=list)
+    not_articles: list[Failure] = field(default_factory=list)
 
     def source(self, name: str) -> SourceReport:
         return next(report for report in self.sources if report.name == name)
@@ -85,6 +88,7 @@ class RunSummary:
             "alerts": self.alerts,
             "deliveries": self.deliveries,
             "failures": [failure.to_dict() for failure in self.failures],
+            "not_articles": [skipped.to_dict() for skipped in self.not_articles],
         }
 
     def totals(self) -> dict[str, int]:
@@ -95,6 +99,7 @@ class RunSummary:
             "found": sum(report.found for report in self.sources),
             "new": len(self.new_articles),
             "updated": sum(report.updated for report in self.sources),
+            "not_articles": len(self.not_articles),
             "duplicates": sum(report.duplicates for report in self.sources),
             "already_stored": sum(report.already_stored for report in self.sources),
             "alerts": len(self.alerts),
@@ -135,6 +140,11 @@ class RunSummary:
             "Failures",
             ["source", "input", "reason"],
             [[f.source, f.target, f.reason] for f in self.failures],
+        )
+        lines += _section(
+            "Pages skipped as not articles",
+            ["source", "page", "reason"],
+            [[p.source, p.target, p.reason] for p in self.not_articles],
         )
         lines += _section(
             "Deliveries waiting",

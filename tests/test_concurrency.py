@@ -85,6 +85,7 @@ def test_two_runs_at_once_store_and_alert_everything_exactly_once(
     config.write_text(f"""
 [fetch]
 allow_networks = ["127.0.0.0/8"]
+per_host_delay = 0  # every page comes from one loopback host
 
 [[sources]]
 name = "wire"

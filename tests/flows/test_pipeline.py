@@ -10,14 +10,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from flows.errors import FetchError
-from flows.fetch import FetchOptions, make_client
+from flows.fetch import Fetcher, FetchOptions
 from flows.items import Candidate
 from flows.pipeline import batches, collect_source, fetch_and_extract, store_and_match, unseen
 from flows.settings import Settings, SourceSettings
 from storage import ArticleIn, ensure_sources
 from tests.servers import LoopbackHTTPServer
 
-OPTIONS = FetchOptions(allow_networks=["127.0.0.0/8"])  # type: ignore[list-item]
+OPTIONS = FetchOptions(allow_networks=["127.0.0.0/8"], per_host_delay=0)  # type: ignore[list-item]
 PAGE = """<html lang="en"><head><title>Launchers on parade</title></head><body><article>
 <h1>Launchers on parade</h1><p>The army displayed mobile missile launchers on Sunday in the
 capital, officials said, in the largest parade in a decade.</p><p>Foreign observers were
@@ -30,16 +30,16 @@ def settings_in(folder: Path, *sources: SourceSettings) -> Settings:
 
 def collect(source: SourceSettings, settings: Settings):  # type: ignore[no-untyped-def]
     async def go():  # type: ignore[no-untyped-def]
-        async with make_client(settings.fetch) as client:
-            return await collect_source(source, settings=settings, client=client)
+        async with Fetcher(settings.fetch) as fetcher:
+            return await collect_source(source, settings=settings, fetcher=fetcher)
 
     return asyncio.run(go())
 
 
 def extract(candidates: list[Candidate]):  # type: ignore[no-untyped-def]
     async def go():  # type: ignore[no-untyped-def]
-        async with make_client(OPTIONS) as client:
-            return await fetch_and_extract(candidates, client=client, options=OPTIONS)
+        async with Fetcher(OPTIONS) as fetcher:
+            return await fetch_and_extract(candidates, fetcher=fetcher)
 
     return asyncio.run(go())
 
@@ -143,3 +143,85 @@ def source_ids(engine: Engine) -> dict[str, int]:
 def test_batches_cut_work_into_tasks_of_bounded_size() -> None:
     assert batches(list(range(7)), 3) == [[0, 1, 2], [3, 4, 5], [6]]
     assert batches([], 3) == []
+
+
+RSS = """<rss version="2.0"><channel><title>T</title>{items}</channel></rss>"""
+
+
+def test_feed_poll_sends_validators_and_parses_only_a_changed_body(
+    tmp_path: Path, http_server: LoopbackHTTPServer
+) -> None:
+    item = "<item><title>{0}</title><link>https://a.test/{0}</link><guid>{0}</guid></item>"
+    feed = http_server.route(
+        "/feed.xml",
+        RSS.format(items=item.format("one")),
+        content_type="application/rss+xml",
+        headers={"ETag": '"v1"'},
+    )
+    source = SourceSettings(name="wire", feed=feed)
+    settings = settings_in(tmp_path, source)
+
+    first = collect(source, settings)
+    # The server ignores If-None-Match and sends the same body again: the hash catches it.
+    again = collect_with_state(source, settings, first.feed_state)
+    http_server.route(
+        "/feed.xml",
+        RSS.format(items=item.format("two")),
+        content_type="application/rss+xml",
+        headers={"ETag": '"v1"'},
+    )
+    changed = collect_with_state(source, settings, again.feed_state)
+
+    assert [c.url for c in first.candidates] == ["https://a.test/one"]
+    assert first.feed_state is not None and first.feed_state.etag == '"v1"'
+    assert (again.unchanged, again.candidates) == (True, [])
+    assert http_server.requests_to("/feed.xml")[1].headers["if-none-match"] == '"v1"'
+    assert not changed.unchanged  # same validators, new content: a server that lies
+    assert [c.url for c in changed.candidates] == ["https://a.test/two"]
+
+
+def test_feed_answering_304_is_not_parsed(tmp_path: Path, http_server: LoopbackHTTPServer) -> None:
+    from tests.servers import Response
+
+    feed = http_server.sequence(
+        "/feed.xml",
+        [
+            Response(200, RSS.format(items="").encode(), {"ETag": '"v1"'}),
+            Response(304, b"", {"ETag": '"v1"'}),
+        ],
+    )
+    source = SourceSettings(name="wire", feed=feed)
+    settings = settings_in(tmp_path, source)
+    first = collect(source, settings)
+    second = collect_with_state(source, settings, first.feed_state)
+    assert second.unchanged and second.feed_state == first.feed_state
+
+
+def collect_with_state(source, settings, state):  # type: ignore[no-untyped-def]
+    async def go():  # type: ignore[no-untyped-def]
+        async with Fetcher(settings.fetch) as fetcher:
+            return await collect_source(
+                source, settings=settings, fetcher=fetcher, feed_state=state
+            )
+
+    return asyncio.run(go())
+
+
+def test_a_page_that_is_not_an_article_is_skipped_not_stored_from_the_feed(
+    http_server: LoopbackHTTPServer,
+) -> None:
+    pdf = http_server.route(
+        "/report.pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", content_type="application/pdf"
+    )
+    candidate = Candidate(
+        url=pdf,
+        source="news",
+        title="Annual report",
+        summary="The annual report is out, with missile launcher figures.",
+    )
+
+    extracted = extract([candidate])
+
+    assert extracted.articles == [] and extracted.failures == []
+    (skipped,) = extracted.not_articles
+    assert skipped.target == pdf and "PDF" in skipped.reason
