@@ -332,3 +332,74 @@ def test_run_publishes_its_summary_as_a_prefect_artifact(
     alerts_table = json.loads(published["newswatch-alerts"]["data"])
     assert {row["rule"] for row in alerts_table} == {"missile-launchers"}
     assert len(alerts_table) == 2
+
+
+def test_one_run_over_a_server_full_of_faults_stores_the_good_and_names_each_failure(
+    tmp_path: Path, smtp_server: LoopbackSMTPServer, http_server: LoopbackHTTPServer
+) -> None:
+    import gzip
+
+    from tests.servers import FaultyHTTPServer, FaultyResponse
+
+    server = FaultyHTTPServer().start()
+    try:
+        good = [
+            server.route(
+                f"/good/{n}",
+                ARTICLE_PAGE.format(
+                    title=f"Good story {n}",
+                    body=f"Story {n}: mobile missile launchers moved to district {n} overnight.",
+                ),
+            )
+            for n in range(3)
+        ]
+        bad = {
+            server.route("/down", status=500): "HTTP 500",
+            server.route("/busy", status=503, headers={"Retry-After": "3600"}): "HTTP 503",
+            server.route("/loop", status=302, headers={"Location": "/loop"}): "redirects",
+            server.route("/huge", b"x" * 3_000_000): "response larger than",
+            server.route(
+                "/bomb", gzip.compress(b"\0" * 20_000_000), headers={"Content-Encoding": "gzip"}
+            ): "response larger than",
+            server.sequence("/cut", [FaultyResponse(200, b"x" * 500, cut_after=10)]): "connection",
+            server.sequence("/hang", [FaultyResponse(200, b"x", delay=5)]): "timed out",
+            server.route(
+                "/login",
+                "<html><body><form><input type=password></form>Sign in to continue</body></html>",
+            ): "not an article",
+        }
+        items = "".join(
+            f"<item><title>Item {n}</title><link>{url}</link><guid>i{n}</guid></item>"
+            for n, url in enumerate([*good, *bad])
+        )
+        feed = server.route(
+            "/feed.xml",
+            f"<rss version='2.0'><channel><title>F</title>{items}</channel></rss>",
+            content_type="application/rss+xml",
+        )
+        html_feed = server.route("/not-a-feed.xml", "<html><body>Welcome</body></html>")
+        hook = http_server.route("/hook", "ok")
+        sources = (
+            f'[[sources]]\nname = "faulty"\nfeed = "{feed}"\n\n'
+            f'[[sources]]\nname = "html"\nfeed = "{html_feed}"'
+        )
+        config = write_config(tmp_path, sources=sources, smtp_port=smtp_server.port, hook_url=hook)
+        config.write_text(
+            config.read_text().replace(
+                "per_host_delay = 0",
+                "per_host_delay = 0\ntotal_timeout = 1\nmax_bytes = 1000000\nretries = 1",
+            )
+        )
+
+        summary = run_json(config)
+    finally:
+        server.stop()
+
+    faulty, html = summary["sources"]
+    assert faulty["new"] == 3 and summary["totals"]["alerts"] == 3
+    assert "HTML" in html["error"] or "not a feed" in html["error"].lower()
+    reasons = {f["target"]: f["reason"] for f in summary["failures"]}
+    skipped = {f["target"]: f["reason"] for f in summary["not_articles"]}
+    for url, reason in bad.items():
+        assert reason in reasons.get(url, skipped.get(url, "")), (url, reasons.get(url))
+    assert summary["deliveries"]["sent"] == 6
