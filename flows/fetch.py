@@ -24,14 +24,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-import zlib
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from types import TracebackType
 from urllib.parse import urlsplit
 
-import brotli
 import httpx
 from pydantic import (
     BaseModel,
@@ -42,6 +39,7 @@ from pydantic import (
     PositiveInt,
 )
 
+from flows.decoding import Identity, decoded, decoder_for, in_memory
 from flows.errors import FetchError, TransientFetchError
 from flows.politeness import HostLimiter, backoff_delay, retry_after_seconds
 from flows.robots import (
@@ -319,90 +317,18 @@ async def _read_capped(response: httpx.Response, *, max_bytes: int, url: str) ->
     if declared.isdigit() and int(declared) > max_bytes:
         raise FetchError(too_large, url=url)
     if response.is_stream_consumed:  # built in memory, e.g. by an httpx.MockTransport
-        raw, decoder = _in_memory(response.content), _Identity()
+        raw, decoder = in_memory(response.content), Identity()
     else:
         raw = response.aiter_raw()
-        decoder = _decoder(response.headers.get("Content-Encoding", ""), url=url)
+        decoder = decoder_for(response.headers.get("Content-Encoding", ""), url=url)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in _decoded(raw, decoder, limit=max_bytes + 1, url=url):
+    async for chunk in decoded(raw, decoder, limit=max_bytes + 1, url=url):
         size += len(chunk)
         if size > max_bytes:
             raise FetchError(too_large, url=url)
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-async def _in_memory(content: bytes) -> AsyncIterator[bytes]:
-    yield content
-
-
-class _Identity:
-    def pieces(self, data: bytes, limit: int) -> Iterator[bytes]:
-        yield data
-
-
-class _Zlib:
-    """gzip, or deflate with or without the zlib header (servers send both)."""
-
-    def __init__(self, wbits: int) -> None:
-        self._wbits = wbits
-        self._inflater = zlib.decompressobj(wbits)
-        self._started = False
-
-    def pieces(self, data: bytes, limit: int) -> Iterator[bytes]:
-        if data and not self._started and self._wbits == zlib.MAX_WBITS:
-            self._started = True
-            try:
-                zlib.decompressobj().decompress(data[:64])
-            except zlib.error:
-                self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        while True:
-            piece = self._inflater.decompress(data, limit)
-            yield piece
-            data = self._inflater.unconsumed_tail
-            if not data and len(piece) < limit:
-                return
-
-
-class _Brotli:
-    def __init__(self) -> None:
-        self._decompressor = brotli.Decompressor()
-
-    def pieces(self, data: bytes, limit: int) -> Iterator[bytes]:
-        yield self._decompressor.process(data, output_buffer_limit=limit)
-        while not self._decompressor.can_accept_more_data():
-            yield self._decompressor.process(b"", output_buffer_limit=limit)
-
-
-_Decoder = _Identity | _Zlib | _Brotli
-
-
-def _decoder(content_encoding: str, *, url: str) -> _Decoder:
-    codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
-    codings = [c for c in codings if c != "identity"]
-    if not codings:
-        return _Identity()
-    if len(codings) == 1 and codings[0] in ("gzip", "x-gzip"):
-        return _Zlib(zlib.MAX_WBITS | 16)
-    if codings == ["deflate"]:
-        return _Zlib(zlib.MAX_WBITS)
-    if codings == ["br"]:
-        return _Brotli()
-    raise FetchError(f"unsupported Content-Encoding {content_encoding!r}", url=url)
-
-
-async def _decoded(
-    raw: AsyncIterator[bytes], decoder: _Decoder, *, limit: int, url: str
-) -> AsyncIterator[bytes]:
-    """Decoded pieces of at most `limit` bytes each."""
-    try:
-        async for data in raw:
-            for piece in decoder.pieces(data, limit):
-                if piece:
-                    yield piece
-    except (zlib.error, brotli.error) as error:
-        raise FetchError(f"cannot decode the compressed body: {error}", url=url) from error
 
 
 def _transport_error(error: httpx.HTTPError, *, url: str) -> FetchError:
