@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -161,20 +161,9 @@ def _seen_guids(
     }
 
 
-class Extractor(Protocol):
-    """Turns a fetched page into an article: `ExtractionPool.extract` in a run, or
-    `extract_in_thread` where a process pool is not worth starting."""
-
-    async def __call__(
-        self,
-        body: bytes,
-        *,
-        url: str,
-        source: str,
-        fallback: Candidate | None,
-        encoding: str | None,
-        content_type: str | None,
-    ) -> ArticleIn: ...
+# Turns a fetched page into an article, with extract_in_thread's keyword arguments:
+# `ExtractionPool.extract` in a run, `extract_in_thread` where a pool is not worth starting.
+Extractor = Callable[..., Awaitable[ArticleIn]]
 
 
 async def extract_in_thread(
