@@ -45,6 +45,7 @@ from flows.summary import RunSummary, SourceReport
 from storage import (
     ArticleIn,
     FeedState,
+    Source,
     ensure_sources,
     finish_run,
     open_store,
@@ -150,9 +151,10 @@ async def _run(settings: Settings, engine: Engine, *, ignore_backoff: bool) -> R
             session=session, sources=[(s.name, s.kind, s.location) for s in settings.sources]
         )
         session.commit()
+        states = source_states(session=session, names=[s.name for s in settings.sources])
         if not ignore_backoff:
-            _skip_sources_backing_off(session, settings, summary)
-    run = _Run(settings, engine, source_ids, summary, feed_states=_feed_states(engine, settings))
+            _skip_sources_backing_off(states, settings, summary)
+    run = _Run(settings, engine, source_ids, summary, feed_states=_feed_states(states))
     try:
         await _poll_and_deliver(run)
     except BaseException:
@@ -176,20 +178,19 @@ async def _poll_and_deliver(run: _Run) -> None:
     run.summary.add_deliveries(await deliver_task(run.settings, run.engine))
 
 
-def _feed_states(engine: Engine, settings: Settings) -> dict[str, FeedState]:
+def _feed_states(states: dict[str, Source]) -> dict[str, FeedState]:
     """The validators each feed's last successful poll left, for a conditional GET."""
-    with Session(engine) as session:
-        rows = source_states(session=session, names=[s.name for s in settings.sources])
     return {
         name: FeedState(etag=row.etag, last_modified=row.last_modified, body_hash=row.body_hash)
-        for name, row in rows.items()
+        for name, row in states.items()
     }
 
 
-def _skip_sources_backing_off(session: Session, settings: Settings, summary: RunSummary) -> None:
+def _skip_sources_backing_off(
+    states: dict[str, Source], settings: Settings, summary: RunSummary
+) -> None:
     """Sources whose last failures put their next attempt in the future sit this run out."""
     now = utcnow()
-    states = source_states(session=session, names=[s.name for s in settings.sources])
     for source in settings.sources:
         state = states.get(source.name)
         if state is not None and state.next_attempt_at and state.next_attempt_at > now:
