@@ -25,6 +25,7 @@ from alerts.notifiers import (
 from alerts.outbox import DeliveryReport, OutboxItem, deliver_due
 from alerts.query import Query, parse_query
 from alerts.rules import Rule
+from alerts.ruleset import RuleSet
 
 __all__ = [
     "AlertMessage",
@@ -43,6 +44,7 @@ __all__ = [
     "Query",
     "QueryError",
     "Rule",
+    "RuleSet",
     "WebhookChannel",
     "WebhookNotifier",
     "deliver_due",

@@ -1,6 +1,6 @@
 """The alert ledger: which (rule, article) pairs fired, and their pending deliveries.
 
-    alerts = record_alerts(session=session, rules=rules, articles=stored.new)
+    alerts = record_alerts(session=session, rules=RuleSet(rules), articles=stored.new)
 
 Runs inside the caller's transaction, the one that stores the articles, so an
 article is never committed without its alerts and their outbox rows. The
@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from alerts.match import Document
-from alerts.rules import Rule
+from alerts.ruleset import RuleSet
 from storage import Alert, Article, Delivery, alert_id, insert_ignoring_conflicts, utcnow
 
 PENDING = "pending"
@@ -37,16 +37,13 @@ class Fired:
     snippet: str
 
 
-def record_alerts(
-    *, session: Session, rules: Sequence[Rule], articles: Sequence[Article]
-) -> list[Fired]:
+def record_alerts(*, session: Session, rules: RuleSet, articles: Sequence[Article]) -> list[Fired]:
     """Match every rule against every article; write new alerts and their deliveries."""
     fired: list[Fired] = []
     for article in articles:
         document = Document.of(title=article.title, text=article.text)
-        for rule in rules:
-            match = rule.compiled.match_document(document)
-            if match is None or article.id is None:
+        for rule, match in rules.matches(document):
+            if article.id is None:
                 continue
             new_id = alert_id(rule=rule.name, canonical=article.canonical_url)
             row = {

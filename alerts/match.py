@@ -169,14 +169,23 @@ class TextIndex:
 
 @dataclass(frozen=True, eq=False)
 class Document:
-    """An article's title and text, tokenised once and matched against many rules."""
+    """An article's title and text, tokenised once and matched against many rules.
+
+    `source` (the configured source name), `site` (the URL's host) and `lang`
+    are what field scopes (`source:`, `site:`, `lang:`) look at.
+    """
 
     title: TextIndex
     text: TextIndex
+    source: str = ""
+    site: str = ""
+    lang: str | None = None
 
     @classmethod
-    def of(cls, *, title: str, text: str) -> Document:
-        return cls(TextIndex.of(title), TextIndex.of(text))
+    def of(
+        cls, *, title: str, text: str, source: str = "", site: str = "", lang: str | None = None
+    ) -> Document:
+        return cls(TextIndex.of(title), TextIndex.of(text), source, site, lang)
 
 
 @dataclass(frozen=True)

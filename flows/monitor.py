@@ -22,7 +22,7 @@ from prefect.runtime import flow_run
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from alerts import DeliveryReport, deliver_due, notifier_for
+from alerts import DeliveryReport, RuleSet, deliver_due, notifier_for
 from flows.errors import SourceError, TransientFetchError
 from flows.fetch import Fetcher
 from flows.items import Candidate
@@ -93,6 +93,7 @@ async def extract_task(
 def store_task(
     articles: list[ArticleIn],
     settings: Settings,
+    rules: RuleSet,
     engine: Engine,
     source_ids: dict[str, int],
     run_id: int | None,
@@ -102,7 +103,7 @@ def store_task(
     return store_and_match(
         articles,
         engine=engine,
-        rules=settings.rules,
+        rules=rules,
         source_ids=source_ids,
         run_id=run_id,
         stories=settings.stories.options(),
@@ -141,6 +142,7 @@ class _Run:
     fetcher: Fetcher | None = None
     feed_states: dict[str, FeedState] = field(default_factory=dict)
     extract: Extractor | None = None
+    rules: RuleSet = field(default_factory=lambda: RuleSet(()))
 
 
 async def _run(settings: Settings, engine: Engine, *, ignore_backoff: bool) -> RunSummary:
@@ -154,7 +156,14 @@ async def _run(settings: Settings, engine: Engine, *, ignore_backoff: bool) -> R
         states = source_states(session=session, names=[s.name for s in settings.sources])
         if not ignore_backoff:
             _skip_sources_backing_off(states, settings, summary)
-    run = _Run(settings, engine, source_ids, summary, feed_states=_feed_states(states))
+    run = _Run(
+        settings,
+        engine,
+        source_ids,
+        summary,
+        feed_states=_feed_states(states),
+        rules=RuleSet(settings.rules),
+    )
     try:
         await _poll_and_deliver(run)
     except BaseException:
@@ -271,6 +280,7 @@ async def _extract_and_store(
         stored = store_task(
             batch,
             run.settings,
+            run.rules,
             run.engine,
             run.source_ids,
             summary.run_id,

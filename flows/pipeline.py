@@ -17,7 +17,7 @@ from typing import TypeVar
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from alerts import Fired, Rule, record_alerts
+from alerts import Fired, RuleSet, record_alerts
 from flows.errors import ExtractError, FetchError, NotAnArticle, SeedError
 from flows.extract import article_from_candidate, extract_article
 from flows.feeds import parse_feed
@@ -265,7 +265,7 @@ def store_and_match(
     articles: Sequence[ArticleIn],
     *,
     engine: Engine,
-    rules: Sequence[Rule],
+    rules: RuleSet,
     source_ids: dict[str, int],
     run_id: int | None,
     stories: StoryOptions | None = None,

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from alerts import (
     Rule,
+    RuleSet,
     WebhookChannel,
     deliver_due,
     list_alerts,
@@ -36,7 +37,7 @@ def store_with_alerts(engine: Engine, texts: list[str]) -> list:  # type: ignore
     with Session(engine) as session:
         ids = ensure_sources(session=session, sources=[("desk", "feed", "https://x.test/feed")])
         stored = add_articles(session=session, articles=articles, source_ids=ids, run_id=None)
-        fired = record_alerts(session=session, rules=[RULE, OTHER], articles=stored.new)
+        fired = record_alerts(session=session, rules=RuleSet([RULE, OTHER]), articles=stored.new)
         session.commit()
     return fired
 
@@ -62,7 +63,7 @@ def test_each_rule_fires_once_per_article_with_a_pending_delivery(engine: Engine
     ]
     assert statuses(engine) == [("pending", 0), ("pending", 0)]
     with Session(engine) as session:
-        again = record_alerts(session=session, rules=[RULE], articles=[])
+        again = record_alerts(session=session, rules=RuleSet([RULE]), articles=[])
         (view,) = [v for v in list_alerts(session=session) if v.rule == "launchers"]
     assert again == []
     assert "missile launchers" in view.snippet
@@ -75,7 +76,7 @@ def test_matching_the_same_article_twice_adds_no_second_alert(engine: Engine) ->
         from storage import Article
 
         article = session.exec(select(Article)).one()
-        assert record_alerts(session=session, rules=[RULE], articles=[article]) == []
+        assert record_alerts(session=session, rules=RuleSet([RULE]), articles=[article]) == []
         session.commit()
     assert statuses(engine) == [("pending", 0)]
 

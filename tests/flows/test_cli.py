@@ -112,7 +112,7 @@ def test_alerts_table_prints_titles_literally(
     from sqlmodel import Session
     from typer.testing import CliRunner
 
-    from alerts import Rule, record_alerts
+    from alerts import Rule, RuleSet, record_alerts
     from flows import cli
     from flows.cli import app
     from storage import ArticleIn, add_articles, ensure_sources, open_store
@@ -130,7 +130,9 @@ def test_alerts_table_prints_titles_literally(
             origin="seed",
         )
         stored = add_articles(session=session, articles=[article], source_ids=ids, run_id=None)
-        record_alerts(session=session, rules=[Rule(name="m", query="markets")], articles=stored.new)
+        record_alerts(
+            session=session, rules=RuleSet([Rule(name="m", query="markets")]), articles=stored.new
+        )
         session.commit()
     engine.dispose()
     monkeypatch.setattr(cli.out, "width", 400)

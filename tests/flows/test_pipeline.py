@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from alerts import RuleSet
 from flows.errors import FetchError
 from flows.fetch import Fetcher, FetchOptions
 from flows.items import Candidate
@@ -122,7 +123,7 @@ def test_unseen_drops_stored_urls_seen_guids_and_repeats(engine: Engine) -> None
         url="https://a.test/1", source="news", title="t", text="x", origin="page", guid="g-1"
     )
     ids = source_ids(engine)
-    store_and_match([stored], engine=engine, rules=[], source_ids=ids, run_id=None)
+    store_and_match([stored], engine=engine, rules=RuleSet([]), source_ids=ids, run_id=None)
     candidates = [
         Candidate(url="https://A.test/1#top", source="news"),
         Candidate(url="https://a.test/moved-to-a-new-url", source="news", guid="g-1"),
