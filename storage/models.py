@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Column,
     DateTime,
@@ -122,6 +123,10 @@ class Article(SQLModel, table=True):
         sa_column=Column(Integer, ForeignKey("stories.id"), nullable=False, index=True)
     )
     version: int = Field(default=1)  # 1 + the number of rows in article_versions
+    categories: list[str] = Field(  # categories and tags, as the page or the feed gave them
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default="[]"),
+    )
 
 
 # Stories: near-duplicate articles (one wire story run by many outlets) grouped together.

@@ -33,3 +33,4 @@ class ArticleIn(BaseModel):
     guid: str | None = None
     final_url: str | None = None  # where the URL redirected to, when it did
     note: str | None = None
+    categories: tuple[str, ...] = ()  # the page's or the feed entry's categories and tags
