@@ -15,10 +15,19 @@ ratio (goal >= 0.85), and extraction quality against the annotated bodies as
 the Scrapinghub article-extraction-benchmark scores it: precision and recall
 of word 4-gram shingles per page, averaged over pages, and F1 of the averages.
 
-`--end-to-end` also times a whole `newswatch run` (the Prefect flow against a
-Prefect test server, whose start-up is not timed): the pages served on
-127.0.0.1 behind a generated RSS feed, 1,000 rules of quoted corpus phrases,
-a SQLite store in a temporary directory, no per-host delay.
+`--end-to-end` also times whole monitoring runs: the pages served on 127.0.0.1
+(by a server in its own process) behind a generated RSS feed, 1,000 rules of
+quoted corpus phrases, a SQLite store migrated beforehand in a temporary
+directory, no per-host delay, a Prefect test server started beforehand:
+
+  run        the `monitor` flow called in this process, as `newswatch serve`
+             runs it: fetch, extract, dedup, store, match, deliver, artifacts;
+             its articles/s against trafilatura alone is the headline ratio;
+  CLI        `newswatch run` in a fresh process over a fresh store, whose
+             interpreter, import and flow-run start-up is a fixed cost per
+             process, printed apart.
+
+"cores busy" is the machine's busy CPU time (from /proc/stat) over wall time.
 """
 
 from __future__ import annotations
@@ -32,10 +41,15 @@ import os
 import random
 import re
 import statistics
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,31 +197,84 @@ respect_robots = false
 
 
 def end_to_end(pages: list[Page], *, baseline_rate: float) -> None:
-    """One `newswatch run` over the served pages; prints articles/s and the ratio to (a)."""
+    """Monitoring runs over the served pages; prints articles/s and the ratio to the baseline."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from prefect.testing.utilities import prefect_test_harness
 
+    rules = phrases(pages, RULES)
+    with served(pages) as feed, prefect_test_harness(server_startup_timeout=60):
+        with tempfile.TemporaryDirectory() as tmp:
+            config = write_config(Path(tmp), feed=feed, rules=rules)
+            seconds, busy, totals = timed_flow(config)
+        print(
+            f"run: {len(pages)} pages in {seconds:.2f}s, {len(pages) / seconds:.1f} articles/s, "
+            f"ratio to trafilatura alone {len(pages) / seconds / baseline_rate:.2f} "
+            f"(goal {GOAL}), cores busy {busy:.2f}; {totals['new']} new, "
+            f"{totals['duplicates']} duplicates, {totals['alerts']} alerts"
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            config = write_config(Path(tmp), feed=feed, rules=rules)
+            cli_seconds = timed_cli(config)
+        print(
+            f"CLI: `newswatch run` in a fresh process {cli_seconds:.2f}s, of which "
+            f"{cli_seconds - seconds:.2f}s start-up beyond the run above"
+        )
+
+
+def timed_flow(config: Path) -> tuple[float, float, dict[str, int]]:
     from flows.monitor import monitor
+    from flows.settings import load_settings
+    from storage import open_store
+
+    open_store(load_settings(config).database.url).dispose()  # migrate the new store first
+    cpu = busy_jiffies()
+    started = time.perf_counter()
+    summary = asyncio.run(monitor(config_path=str(config)))
+    seconds = time.perf_counter() - started
+    busy = (busy_jiffies() - cpu) / os.sysconf("SC_CLK_TCK") / seconds if cpu else float("nan")
+    return seconds, busy, summary.totals()
+
+
+def timed_cli(config: Path) -> float:
+    script = Path(sys.executable).with_name("newswatch")  # the console script of this venv
+    command = [str(script), "run", "--config", str(config), "--quiet"]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def busy_jiffies() -> int:
+    """CPU time the whole machine spent busy so far (0 where /proc/stat is absent)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0
+    user, nice, system, _idle, _iowait, *rest = (int(value) for value in fields)
+    return user + nice + system + sum(rest[:3])  # irq, softirq, steal
+
+
+@contextmanager
+def served(pages: list[Page]) -> Iterator[str]:
+    """The pages and their feed served by a loopback server in a process of its own,
+    so that serving them takes no time from the process under measurement."""
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    process = context.Process(target=_serve_forever, args=(pages, child), daemon=True)
+    process.start()
+    try:
+        yield parent.recv()
+    finally:
+        process.terminate()
+        process.join()
+
+
+def _serve_forever(pages: list[Page], connection: Any) -> None:
     from tests.servers import LoopbackHTTPServer
 
     server = LoopbackHTTPServer().start()
-    try:
-        feed = serve(server, pages)
-        with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=60):
-            config = write_config(Path(tmp), feed=feed, rules=phrases(pages, RULES))
-            started = time.perf_counter()
-            summary = asyncio.run(monitor(config_path=str(config)))
-            seconds = time.perf_counter() - started
-    finally:
-        server.stop()
-    totals = summary.totals()
-    rate = len(pages) / seconds
-    print(
-        f"end to end: {len(pages)} pages in {seconds:.1f}s, {rate:.1f} articles/s, "
-        f"ratio to trafilatura alone {rate / baseline_rate:.2f}; "
-        f"{totals['new']} new, {totals['duplicates']} duplicates, {totals['alerts']} alerts"
-    )
+    connection.send(serve(server, pages))
+    threading.Event().wait()
 
 
 def serve(server: Any, pages: list[Page]) -> str:

@@ -5,11 +5,13 @@
 Orchestration only: each task wraps a stage of `flows.pipeline`. A run has one
 task per source, one per batch of articles and one for delivery, never one
 per article. Tasks that take the shared fetcher or the engine opt out of
-Prefect's input caching.
+Prefect's input caching, and every argument bigger than a number is `quote`d: Prefect
+would otherwise walk each article of a batch looking for futures.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,7 @@ from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
+from prefect.utilities.annotations import quote
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -39,7 +42,7 @@ from flows.pipeline import (
     unexpected,
     unseen,
 )
-from flows.pool import ExtractionPool
+from flows.pool import ExtractionPool, start_forkserver
 from flows.settings import Settings, SourceSettings, load_settings
 from flows.summary import RunSummary, SourceReport
 from storage import (
@@ -56,6 +59,7 @@ from storage import (
 )
 
 BATCH_SIZE = 50
+EXTRACT_WINDOW = 2  # batches fetched and extracted at once: the workers never wait on a tail
 
 
 async def _retry_on_network_error(_task: object, _run: object, state: State) -> bool:
@@ -80,7 +84,6 @@ async def collect_task(
 @task(task_run_name="fetch and extract batch {number}/{total}", cache_policy=NO_CACHE)
 async def extract_task(
     candidates: list[Candidate],
-    settings: Settings,
     fetcher: Fetcher,
     extract: Extractor,
     number: int,
@@ -90,7 +93,7 @@ async def extract_task(
 
 
 @task(task_run_name="store and match batch {number}/{total}", cache_policy=NO_CACHE)
-def store_task(
+async def store_task(
     articles: list[ArticleIn],
     settings: Settings,
     rules: RuleSet,
@@ -100,7 +103,9 @@ def store_task(
     number: int,
     total: int,
 ) -> StoredBatch:
-    return store_and_match(
+    # in a thread: the event loop keeps fetching and feeding the extraction workers meanwhile
+    return await asyncio.to_thread(
+        store_and_match,
         articles,
         engine=engine,
         rules=rules,
@@ -179,7 +184,9 @@ async def _run(settings: Settings, engine: Engine, *, ignore_backoff: bool) -> R
 
 
 async def _poll_and_deliver(run: _Run) -> None:
-    async with Fetcher(run.settings.fetch) as fetcher, ExtractionPool() as pool:
+    start_forkserver()  # it imports trafilatura while the sources are collected
+    pool = ExtractionPool(stories=run.settings.stories.options())
+    async with Fetcher(run.settings.fetch) as fetcher, pool:
         run.fetcher, run.extract = fetcher, pool.extract
         ready, candidates = await _collect_all(run)
         await _extract_and_store(run, ready, candidates)
@@ -235,7 +242,9 @@ async def _collect_all(run: _Run) -> tuple[list[ArticleIn], list[Candidate]]:
         started = time.monotonic()
         try:
             state = run.feed_states.get(source.name)
-            collected = await collect_task(source, run.settings, run.fetcher, state)
+            collected = await collect_task(
+                source, quote(run.settings), quote(run.fetcher), quote(state)
+            )
         except Exception as error:
             reason = str(error) if isinstance(error, SourceError) else unexpected(error)
             report.error = reason
@@ -262,32 +271,63 @@ async def _collect_all(run: _Run) -> tuple[list[ArticleIn], list[Candidate]]:
 async def _extract_and_store(
     run: _Run, ready: list[ArticleIn], candidates: list[Candidate]
 ) -> None:
-    summary = run.summary
+    """Store each batch as soon as it is extracted, while the next batches are fetched and
+    extracted: storing overlaps extraction instead of waiting for all of it.
+
+    Batches are stored one at a time and in order (a batch's story lookup must see the
+    batches before it), at most EXTRACT_WINDOW batches are in the workers at once, so
+    memory holds a few batches of pages, never a whole run's.
+    """
+    ready_batches = batches(ready, BATCH_SIZE)
     candidate_batches = batches(candidates, BATCH_SIZE)
-    for number, batch in enumerate(candidate_batches, start=1):
+    window = asyncio.Semaphore(EXTRACT_WINDOW)
+    extracting = [
+        asyncio.create_task(_extract(run, batch, window, number, len(candidate_batches)))
+        for number, batch in enumerate(candidate_batches, start=1)
+    ]
+    store_total = len(ready_batches) + len(candidate_batches)
+    try:
+        for number, batch in enumerate(ready_batches, start=1):
+            await _store(run, batch, number, store_total)
+        for number, extraction in enumerate(extracting, start=len(ready_batches) + 1):
+            await _store(run, await extraction, number, store_total)
+    finally:
+        for extraction in extracting:  # a store that failed leaves nothing running behind
+            extraction.cancel()
+        await asyncio.gather(*extracting, return_exceptions=True)
+
+
+async def _extract(
+    run: _Run, batch: list[Candidate], window: asyncio.Semaphore, number: int, total: int
+) -> list[ArticleIn]:
+    async with window:  # FIFO: batches enter the workers in order
         extracted = await extract_task(
-            batch, run.settings, run.fetcher, run.extract, number, len(candidate_batches)
+            quote(batch), quote(run.fetcher), quote(run.extract), number, total
         )
-        for failure in extracted.failures:
-            summary.source(failure.source).failures += 1
-        for skipped in extracted.not_articles:
-            summary.source(skipped.source).not_articles += 1
-        summary.failures.extend(extracted.failures)
-        summary.not_articles.extend(extracted.not_articles)
-        ready.extend(extracted.articles)
-    article_batches = batches(ready, BATCH_SIZE)
-    for number, batch in enumerate(article_batches, start=1):
-        stored = store_task(
-            batch,
-            run.settings,
-            run.rules,
-            run.engine,
-            run.source_ids,
-            summary.run_id,
-            number,
-            len(article_batches),
-        )
-        _account(stored, summary)
+    summary = run.summary
+    for failure in extracted.failures:
+        summary.source(failure.source).failures += 1
+    for skipped in extracted.not_articles:
+        summary.source(skipped.source).not_articles += 1
+    summary.failures.extend(extracted.failures)
+    summary.not_articles.extend(extracted.not_articles)
+    return extracted.articles
+
+
+async def _store(run: _Run, articles: list[ArticleIn], number: int, total: int) -> None:
+    if not articles:
+        return
+    stored = await store_task(
+        quote(articles),
+        quote(run.settings),
+        quote(run.rules),
+        quote(run.engine),
+        quote(run.source_ids),
+        run.summary.run_id,
+        number,
+        total,
+    )
+    _account(stored, run.summary)
 
 
 def _account(stored: StoredBatch, summary: RunSummary) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import multiprocessing.forkserver
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -30,8 +31,21 @@ from flows.errors import ExtractError, NewswatchError
 from flows.extract import extract_article
 from flows.items import Candidate
 from storage.schemas import ArticleIn
+from storage.stories import StoryOptions, prepare
 
 Extractor = Callable[..., ArticleIn]
+
+_PRELOAD = ["flows.extract", "storage.stories"]
+
+
+def start_forkserver() -> None:
+    """Start the forkserver now, so it imports trafilatura while the caller does other work.
+
+    Returns at once; the first worker forked afterwards waits for the import to
+    finish. Idempotent: a forkserver already running is kept.
+    """
+    multiprocessing.set_forkserver_preload(_PRELOAD)
+    multiprocessing.forkserver.ensure_running()
 
 
 @dataclass(frozen=True)
@@ -53,18 +67,28 @@ class _Raised:
         return error
 
 
-def _run(extractor: Extractor, body: bytes | str, kwargs: dict[str, Any]) -> ArticleIn | _Raised:
+def _run(
+    extractor: Extractor,
+    body: bytes | str,
+    kwargs: dict[str, Any],
+    stories: StoryOptions | None,
+) -> ArticleIn | _Raised:
     try:
-        return extractor(body, **kwargs)
+        article = extractor(body, **kwargs)
     except NewswatchError as error:
         return _Raised(type(error), error.args, dict(error.__dict__))
+    if stories is None:
+        return article
+    return article.model_copy(update={"prepared": prepare(article.text, options=stories)})
 
 
 class ExtractionPool:
     """`extract_article` on `workers` processes (all cores by default).
 
     `extractor` is the seam for tests: any module-level function with
-    `extract_article`'s signature.
+    `extract_article`'s signature. With `stories`, each article comes back with
+    its text hash and story fingerprint computed (`storage.prepare`), so the
+    process that stores it does not spend its time on them.
     """
 
     def __init__(
@@ -72,13 +96,15 @@ class ExtractionPool:
         workers: int | None = None,
         *,
         extractor: Extractor = extract_article,
+        stories: StoryOptions | None = None,
         start_method: str = "forkserver",
     ) -> None:
         self.workers = workers or os.cpu_count() or 1
         self._extractor = extractor
+        self._stories = stories
         self._context = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
-            self._context.set_forkserver_preload(["flows.extract"])
+            self._context.set_forkserver_preload(_PRELOAD)
         self._executor: ProcessPoolExecutor | None = None
 
     async def __aenter__(self) -> ExtractionPool:
@@ -115,7 +141,7 @@ class ExtractionPool:
         }
         executor = self._running()
         try:
-            future = executor.submit(_run, self._extractor, body, kwargs)
+            future = executor.submit(_run, self._extractor, body, kwargs, self._stories)
             outcome = await asyncio.wrap_future(future)
         except BrokenProcessPool:
             self._replace(executor)

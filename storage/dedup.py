@@ -83,11 +83,13 @@ def _row(
     article: ArticleIn, *, source_ids: dict[str, int], run_id: int | None, now: datetime
 ) -> dict[str, Any]:
     values = article.model_dump(exclude={"source"})
+    prepared = article.prepared
+    hashed = prepared.text_hash if prepared and prepared.fits(article.text) else None
     return {
         **values,
         "source_id": source_ids[article.source],
         "canonical_url": canonical_url(article.url),
-        "text_hash": text_hash(article.text),
+        "text_hash": hashed or text_hash(article.text),
         "fetched_at": now,
         "run_id": run_id,
     }
@@ -145,13 +147,18 @@ def _insert_new(
     options: StoryOptions,
 ) -> None:
     now = row["fetched_at"]
-    print_ = fingerprint(row["text"], options=options)
+    prepared = article.prepared
+    if prepared is not None and prepared.fits(article.text, options):
+        print_ = prepared.fingerprint
+    else:
+        print_ = fingerprint(row["text"], options=options)
     story_id, created = story_for(
         session=session, fingerprint=print_, title=row["title"], now=now, options=options
     )
     table = Article.__table__  # type: ignore[attr-defined]
-    statement = insert_ignoring_conflicts(session, table).values(**row, story_id=story_id)
-    inserted = session.execute(statement.returning(table.c.id)).scalar_one_or_none()
+    # values as parameters, not in the statement: one cached statement for every article
+    statement = insert_ignoring_conflicts(session, table).returning(table.c.id)
+    inserted = session.execute(statement, {**row, "story_id": story_id}).scalar_one_or_none()
     if inserted is None:  # another process stored it between the pre-check and the insert
         if created:
             discard_story(session=session, story_id=story_id)
@@ -187,4 +194,4 @@ def _remember_guid(session: Session, row: dict[str, Any], *, article_id: int | N
         "created_at": row["fetched_at"],
     }
     table = EntryGuid.__table__  # type: ignore[attr-defined]
-    session.execute(insert_ignoring_conflicts(session, table).values(**values))
+    session.execute(insert_ignoring_conflicts(session, table), values)

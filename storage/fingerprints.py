@@ -39,7 +39,12 @@ def normalise_text(text: str) -> str:
 
 def text_hash(text: str) -> str:
     """SHA-256 of the normalised text: equal for the same article re-published verbatim."""
-    return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()
+    return hash_normalised(normalise_text(text))
+
+
+def hash_normalised(normalised: str) -> str:
+    """`text_hash` of a text whose `normalise_text` is `normalised`."""
+    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
 
 
 def alert_id(*, rule: str, canonical: str) -> str:

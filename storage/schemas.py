@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from storage.stories import Prepared
 
 Origin = Literal["page", "feed", "seed", "html"]
 
@@ -34,3 +36,5 @@ class ArticleIn(BaseModel):
     final_url: str | None = None  # where the URL redirected to, when it did
     note: str | None = None
     categories: tuple[str, ...] = ()  # the page's or the feed entry's categories and tags
+    # its text hash and story fingerprint, when an extraction worker computed them already
+    prepared: Prepared | None = Field(default=None, exclude=True, repr=False)

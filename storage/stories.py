@@ -20,6 +20,7 @@ they stay two stories (nothing merges stories afterwards).
 from __future__ import annotations
 
 import hashlib
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -29,7 +30,7 @@ from datasketch import MinHash
 from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlmodel import Session, col
 
-from storage.fingerprints import normalise_text
+from storage.fingerprints import hash_normalised, normalise_text
 from storage.models import Article, Source, Story, StoryBand, StorySignature, UTCDateTime
 
 # Fixed so that signatures from every process and run are comparable; changing it
@@ -95,16 +96,54 @@ class Fingerprint:
     bands: tuple[int, ...]
 
 
-def fingerprint(text: str, *, options: StoryOptions = DEFAULT_OPTIONS) -> Fingerprint:
+def fingerprint(
+    text: str, *, options: StoryOptions = DEFAULT_OPTIONS, normalised: str | None = None
+) -> Fingerprint:
     """The fingerprint of `text`; pure, and equal for equal texts in every process.
 
     Texts shorter than one shingle are fingerprinted as a single shingle, so
     that even a one-word text is comparable (with equal texts only, in practice).
+    `normalised` is `normalise_text(text)` when the caller has it already.
     """
     minhash = MinHash(options.num_perm, seed=MINHASH_SEED, permutations=_perms(options.num_perm))
-    minhash.update_batch(_shingles(normalise_text(text), size=options.shingle))
+    normalised = normalise_text(text) if normalised is None else normalised
+    minhash.update_batch(_shingles(normalised, size=options.shingle))
     values = minhash.hashvalues.astype("<u4")
     return Fingerprint(signature=values.tobytes(), bands=_band_keys(values, options=options))
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What storing a text needs that depends on the text alone, computed ahead.
+
+    An extraction worker computes it while its CPU is free, so the one process
+    that writes to the store does not; `fits` checks it still belongs to the
+    text and options at hand (an article copied with a new text would not).
+    """
+
+    text_hash: str
+    fingerprint: Fingerprint
+    options: StoryOptions
+    checksum: int
+
+    def fits(self, text: str, options: StoryOptions | None = None) -> bool:
+        """Whether this was computed from `text` (and with `options`, when given)."""
+        return (options is None or self.options == options) and self.checksum == _checksum(text)
+
+
+def prepare(text: str, *, options: StoryOptions = DEFAULT_OPTIONS) -> Prepared:
+    """`text`'s hash and story fingerprint, normalising it once for both."""
+    normalised = normalise_text(text)
+    return Prepared(
+        text_hash=hash_normalised(normalised),
+        fingerprint=fingerprint(text, options=options, normalised=normalised),
+        options=options,
+        checksum=_checksum(text),
+    )
+
+
+def _checksum(text: str) -> int:
+    return zlib.crc32(text.encode("utf-8", "surrogatepass"))
 
 
 @cache

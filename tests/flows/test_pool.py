@@ -17,7 +17,9 @@ from flows.errors import ExtractError, NotAnArticle
 from flows.extract import extract_article
 from flows.items import Candidate
 from flows.pool import ExtractionPool
+from storage.fingerprints import text_hash
 from storage.schemas import ArticleIn
+from storage.stories import StoryOptions, fingerprint
 from tests.conftest import CORPUS
 from tests.flows.test_extract import ARTICLE, FALLBACK, LONG
 
@@ -132,3 +134,17 @@ def test_the_loop_keeps_running_while_a_page_is_extracted() -> None:
     assert elapsed >= SLOW_SECONDS
     # A blocked loop would tick once, when the extraction is over.
     assert ticks >= 0.6 * SLOW_SECONDS / TICK_SECONDS
+
+
+def test_with_story_options_the_pool_returns_each_articles_hash_and_fingerprint() -> None:
+    options = StoryOptions()
+
+    async def run() -> ArticleIn:
+        async with ExtractionPool(workers=1, stories=options) as pool:
+            return await pool.extract(ARTICLE.encode(), url="https://c.example/a", source="c")
+
+    article = asyncio.run(run())
+    assert article.prepared is not None
+    assert article.prepared.text_hash == text_hash(article.text)
+    assert article.prepared.fingerprint == fingerprint(article.text, options=options)
+    assert article.prepared.fits(article.text, options)

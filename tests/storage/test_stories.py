@@ -16,13 +16,17 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from storage.articles import ensure_sources
+from storage.dedup import add_articles
+from storage.fingerprints import text_hash
 from storage.models import Article, Story
+from storage.schemas import ArticleIn
 from storage.stories import (
     StoryOptions,
     attach_article,
     discard_story,
     estimate_jaccard,
     fingerprint,
+    prepare,
     story_for,
     story_outlets,
 )
@@ -365,3 +369,40 @@ def test_syndication_set_merges_copies_and_never_footer_sharing_pairs(engine: En
     assert {level: figures.recall[level] >= floor for level, floor in FLOORS.items()} == {
         level: True for level in FLOORS
     }
+
+
+def test_prepare_gives_the_hash_and_fingerprint_the_store_would_compute() -> None:
+    prepared = prepare(WIRE, options=OPTIONS)
+    assert prepared.text_hash == text_hash(WIRE)
+    assert prepared.fingerprint == fingerprint(WIRE, options=OPTIONS)
+    assert prepared.fits(WIRE, OPTIONS)
+
+
+@pytest.mark.parametrize(
+    ("text", "options", "fits"),
+    [
+        (WIRE, OPTIONS, True),
+        (WIRE + " Updated.", OPTIONS, False),  # an article copied with a new text
+        (WIRE, StoryOptions(num_perm=64, bands=16), False),  # other story settings
+    ],
+)
+def test_a_prepared_fingerprint_is_used_only_for_its_own_text_and_options(
+    text: str, options: StoryOptions, fits: bool
+) -> None:
+    assert prepare(WIRE, options=OPTIONS).fits(text, options) is fits
+
+
+def test_the_store_recomputes_what_was_prepared_for_another_text(engine: Engine) -> None:
+    stale = ArticleIn(
+        url="https://wire.example/a",
+        source="wire",
+        title="Wire",
+        text=WIRE,
+        origin="page",
+        prepared=prepare(OTHER, options=OPTIONS),
+    )
+    with Session(engine) as session:
+        ids = ensure_sources(session=session, sources=[("wire", "feed", "https://wire.example/")])
+        stored = add_articles(session=session, articles=[stale], source_ids=ids, run_id=None)
+        session.commit()
+        assert stored.new[0].text_hash == text_hash(WIRE)
