@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from alerts import Fired, RuleSet, record_alerts
-from flows.errors import ExtractError, FetchError, NotAnArticle, SeedError
+from flows.errors import ExtractError, FetchError, NotAnArticle, SeedError, TransientFetchError
 from flows.extract import article_from_candidate, extract_article
 from flows.feeds import parse_feed
 from flows.fetch import Fetcher, Validators
@@ -52,6 +52,7 @@ class Failure:
     source: str
     target: str
     reason: str
+    retry: bool = False  # a transient failure (timeout, 5xx...): the next poll tries it again
 
     def to_dict(self) -> dict[str, str]:
         return {"source": self.source, "target": self.target, "reason": self.reason}
@@ -237,18 +238,19 @@ async def _one_page(candidate: Candidate, *, fetcher: Fetcher, extract: Extracto
     except NotAnArticle as error:
         return _Page(not_article=Failure(candidate.source, candidate.url, str(error)))
     except (FetchError, ExtractError) as error:
-        return _fallback(candidate, reason=str(error))
+        transient = isinstance(error, TransientFetchError)
+        return _fallback(candidate, reason=str(error), retry=transient)
     except Exception as error:  # one odd page must not sink its whole batch
         return _fallback(candidate, reason=f"{candidate.url}: {unexpected(error)}")
     final_url = fetched.url if fetched.url != candidate.url else None
     return _Page(article.model_copy(update={"guid": candidate.guid, "final_url": final_url}))
 
 
-def _fallback(candidate: Candidate, *, reason: str) -> _Page:
+def _fallback(candidate: Candidate, *, reason: str, retry: bool = False) -> _Page:
     try:
         article = article_from_candidate(candidate, note=reason)
     except ExtractError:
-        return _Page(failure=Failure(candidate.source, candidate.url, reason))
+        return _Page(failure=Failure(candidate.source, candidate.url, reason, retry=retry))
     note = f"{reason} (stored the feed entry's own text instead)"
     return _Page(article, Failure(candidate.source, candidate.url, note))
 

@@ -403,3 +403,37 @@ def test_one_run_over_a_server_full_of_faults_stores_the_good_and_names_each_fai
     for url, reason in bad.items():
         assert reason in reasons.get(url, skipped.get(url, "")), (url, reasons.get(url))
     assert summary["deliveries"]["sent"] == 6
+
+
+def test_entry_whose_page_failed_for_a_passing_reason_is_fetched_again_from_an_unchanged_feed(
+    tmp_path: Path, http_server: LoopbackHTTPServer
+) -> None:
+    page = ARTICLE_PAGE.format(title="Harbour reopens", body="The harbour reopened on Sunday.")
+    flaky = http_server.sequence("/flaky", [Response(503, b"busy"), Response(200, page.encode())])
+    feed = http_server.route(
+        "/feed.xml",
+        f"""<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
+        <item><title>Harbour reopens</title><link>{flaky}</link><guid>h1</guid></item>
+        </channel></rss>""",
+        content_type="application/rss+xml",
+    )
+    config = write_config(
+        tmp_path,
+        sources=f'[[sources]]\nname = "news"\nfeed = "{feed}"',
+        smtp_port=free_port(),
+        hook_url=http_server.url("/hook"),
+    )
+    config.write_text(
+        config.read_text().replace("per_host_delay = 0", "per_host_delay = 0\nretries = 0")
+    )
+
+    first = run_json(config)
+    second = run_json(config)  # the feed answers the very same body
+
+    assert first["totals"]["new"] == 0
+    assert "503" in first["failures"][0]["reason"]  # no feed text to fall back on
+    assert not second["sources"][0]["unchanged"]  # parsed again for the entry still missing
+    assert second["totals"]["new"] == 1
+    assert len(http_server.requests_to("/flaky")) == 2
+    third = run_json(config)
+    assert third["sources"][0]["unchanged"]  # nothing left to retry: the usual shortcut again
