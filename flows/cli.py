@@ -1,7 +1,8 @@
 """The `newswatch` command line.
 
     newswatch run --config newswatch.toml [--json]
-    newswatch alerts list [--status pending] [--json]
+    newswatch alerts list [--status pending|sent|dead|held] [--json]
+    newswatch alerts retry ID | deliver | digest [--now]
     newswatch export --format jsonl [--output articles.jsonl]
     newswatch search QUERY [--since DATE] [--source NAME] [--limit N] [--json]
     newswatch stories [--since DATE] [--limit N] [--json]
@@ -32,9 +33,12 @@ from rich.text import Text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from flows.cli_alerts import alerts_app
+from flows.cli_ops import register as register_ops
+from flows.cli_rules import rules_app
 from flows.cli_sources import sources_app
 from flows.errors import ConfigError, NewswatchError
-from flows.settings import DEFAULT_CONFIG, Settings, load_settings
+from flows.settings import DEFAULT_CONFIG, Settings, load_settings, select_sources
 from storage import (
     StoreUnavailable,
     iter_articles,
@@ -47,15 +51,17 @@ from storage.migrate import current_revision
 
 app = typer.Typer(
     help="newswatch: watch news sources, store articles once, alert on keywords.",
+    epilog="Exit status: 0 ok; 1 the run failed (store or Prefect unreachable); 2 bad usage "
+    "or config.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-alerts_app = typer.Typer(help="Inspect alerts and their deliveries.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sources_app, name="sources")
+app.add_typer(rules_app, name="rules")
 
 out = Console()
 err = Console(stderr=True)
@@ -76,12 +82,6 @@ SinceOption = Annotated[
 class ExportFormat(StrEnum):
     jsonl = "jsonl"
     json = "json"
-
-
-class DeliveryStatus(StrEnum):
-    pending = "pending"
-    sending = "sending"
-    sent = "sent"
 
 
 def fail(message: str, *, code: int) -> typer.Exit:
@@ -112,36 +112,60 @@ def run(
     config: ConfigOption = DEFAULT_CONFIG,
     as_json: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also Prefect's INFO logs: tasks, sources.")
+    ] = False,
     ignore_backoff: Annotated[
         bool, typer.Option("--ignore-backoff", help="Also poll sources that are backing off.")
     ] = False,
+    source: Annotated[
+        list[str] | None,
+        typer.Option("--source", "-s", help="Poll only this source (repeatable)."),
+    ] = None,
 ) -> None:
     """Run one monitoring pass: poll sources, store new articles, send alerts.
 
-    Example: newswatch run --config newswatch.toml --json
+    Examples: newswatch run --config newswatch.toml --json
+              newswatch run --source dw --source reuters
     """
     settings = settings_from(config)
+    try:
+        settings = select_sources(settings, source)
+    except ConfigError as error:
+        raise fail(str(error), code=2) from None
     try:
         open_store(settings.database.url).dispose()
     except StoreUnavailable as error:
         raise fail(str(error), code=1) from None
-    if as_json or quiet:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    if quiet and verbose:
+        raise fail("--quiet and --verbose exclude each other", code=2)
+    if not verbose:  # INFO logs still reach the Prefect server and its UI, not the terminal
+        level = "ERROR" if quiet else "WARNING"
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", level)
     # The temporary Prefect server would try to send usage telemetry and, offline, log its failure.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    summary = _run_flow(settings.path, ignore_backoff=ignore_backoff)
+    summary = _run_flow(settings, ignore_backoff=ignore_backoff, sources=source)
     if as_json:
         print(json.dumps(summary.to_dict(), ensure_ascii=False))
     elif not quiet:
         _print_summary(summary)
 
 
-def _run_flow(path: Path, *, ignore_backoff: bool) -> Any:
-    from flows.monitor import monitor  # Prefect is imported only for commands that run flows
+def _run_flow(settings: Settings, *, ignore_backoff: bool, sources: list[str] | None) -> Any:
+    from prefect import tags
 
+    from flows.monitor import monitor  # Prefect is imported only for commands that run flows
+    from flows.pool import start_forkserver
+
+    start_forkserver()  # its import of trafilatura overlaps the flow run's start-up
+    names = [s.name for s in settings.sources]
     try:
-        with err.status("monitoring run in progress…", spinner="dots"):
-            return asyncio.run(monitor(config_path=str(path), ignore_backoff=ignore_backoff))
+        with err.status("monitoring run in progress…", spinner="dots"), tags("newswatch", *names):
+            return asyncio.run(
+                monitor(
+                    config_path=str(settings.path), ignore_backoff=ignore_backoff, sources=sources
+                )
+            )
     except (NewswatchError, StoreUnavailable) as error:
         raise fail(str(error), code=1) from None
     except Exception as error:
@@ -198,41 +222,6 @@ def _print_summary(summary: Any) -> None:
     )
 
 
-@alerts_app.command("list")
-def alerts_list(
-    config: ConfigOption = DEFAULT_CONFIG,
-    as_json: JsonOption = False,
-    status: Annotated[
-        DeliveryStatus | None, typer.Option(help="Only alerts with a delivery in this state.")
-    ] = None,
-) -> None:
-    """List alerts, newest first, with each channel's delivery status.
-
-    Example: newswatch alerts list --status pending --json
-    """
-    from alerts import list_alerts
-
-    settings = settings_from(config)
-    with _store(settings) as engine, Session(engine) as session:
-        views = list_alerts(session=session, status=status.value if status else None)
-    if as_json:
-        print(json.dumps([view.to_dict() for view in views], ensure_ascii=False))
-        return
-    table = Table(title=f"{len(views)} alerts")
-    for column in ("id", "rule", "title", "created", "deliveries"):
-        table.add_column(column)
-    for view in views:
-        states = ", ".join(f"{ch}: {d['status']}" for ch, d in view.deliveries.items())
-        table.add_row(
-            view.id[:12],
-            Text(view.rule),
-            Text(view.title),
-            view.created_at.isoformat(timespec="seconds"),
-            states or "-",
-        )
-    out.print(table)
-
-
 @app.command()
 def export(
     config: ConfigOption = DEFAULT_CONFIG,
@@ -283,6 +272,7 @@ def _export_record(article: Any, source: str) -> dict[str, Any]:
         "version": article.version,
         "final_url": article.final_url,
         "origin": article.origin,
+        "categories": list(article.categories or []),
         "fetched_at": article.fetched_at.isoformat(),
         "text": article.text,
     }
@@ -395,6 +385,9 @@ def db_upgrade(config: ConfigOption = DEFAULT_CONFIG) -> None:
     settings = settings_from(config)
     with _store(settings) as engine:
         out.print(f"{masked_url(settings.database.url)}: schema at {current_revision(engine)}")
+
+
+register_ops(app)  # init, schedules, server, serve, deploy: listed after the commands above
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
-from prefect.runtime import flow_run
+from prefect.runtime import flow_run, task_run
 from prefect.utilities.annotations import quote
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -43,7 +43,7 @@ from flows.pipeline import (
     unseen,
 )
 from flows.pool import ExtractionPool, start_forkserver
-from flows.settings import Settings, SourceSettings, load_settings
+from flows.settings import Settings, SourceSettings, load_settings, select_sources
 from flows.summary import RunSummary, SourceReport
 from storage import (
     ArticleIn,
@@ -68,8 +68,15 @@ async def _retry_on_network_error(_task: object, _run: object, state: State) -> 
     return isinstance(error, TransientFetchError)
 
 
+def _collect_name() -> str:
+    """`fetch feed dw`, `read seeds desk`: what the task does, to which source."""
+    source = task_run.get_parameters()["source"]
+    verb = "read" if source.kind == "seeds" else "fetch"
+    return f"{verb} {source.kind} {source.name}"
+
+
 @task(
-    task_run_name="collect {source.name}",
+    task_run_name=_collect_name,
     retries=2,
     retry_delay_seconds=[2, 8],
     retry_condition_fn=_retry_on_network_error,
@@ -117,18 +124,31 @@ async def store_task(
 
 @task(task_run_name="deliver alerts", cache_policy=NO_CACHE)
 async def deliver_task(settings: Settings, engine: Engine) -> DeliveryReport:
-    notifiers = {name: notifier_for(name, channel) for name, channel in settings.channels.items()}
-    return await deliver_due(engine=engine, notifiers=notifiers)
+    """Send what is due: pending alerts, retries whose backoff is over, digests whose period
+    ended. Failures stay in the outbox with their reason (secrets masked), never raised."""
+    notifiers = {
+        name: notifier_for(name, channel, templates=settings.templates)
+        for name, channel in settings.channels.items()
+    }
+    policy = settings.delivery.policy()
+    report = await deliver_due(engine=engine, notifiers=notifiers, policy=policy)
+    logger = get_run_logger()
+    for key, channel, why in report.failed:
+        logger.warning("delivery %s to %s: %s", key, channel, why)
+    return report
 
 
 @flow(name="monitor", flow_run_name="monitor {config_path}", log_prints=False)
-async def monitor(config_path: str, ignore_backoff: bool = False) -> RunSummary:
+async def monitor(
+    config_path: str, ignore_backoff: bool = False, sources: list[str] | None = None
+) -> RunSummary:
     """Poll every source that is due, store what is new, fire alerts and deliver them.
 
-    A source that keeps failing waits longer between attempts (see
-    `storage.backoff`); `ignore_backoff` polls it anyway.
+    `sources` names the sources to poll (all of them by default), so that each
+    can run on its own schedule. A source that keeps failing waits longer
+    between attempts (see `storage.backoff`); `ignore_backoff` polls it anyway.
     """
-    settings = load_settings(Path(config_path))
+    settings = select_sources(load_settings(Path(config_path)), sources)
     engine = open_store(settings.database.url)
     try:
         return await _run(settings, engine, ignore_backoff=ignore_backoff)
@@ -178,9 +198,24 @@ async def _run(settings: Settings, engine: Engine, *, ignore_backoff: bool) -> R
     logger = get_run_logger()
     for failure in summary.failures:
         logger.warning("%s: %s", failure.source, failure.reason)
+    for report in summary.sources:
+        logger.info("%s", _source_line(report))
     logger.info("run %s: %s", summary.run_id, summary.totals())
     await _publish(summary)
+    await _publish_failing_sources(run)
     return summary
+
+
+def _source_line(r: SourceReport) -> str:
+    """One source's counts as one log line: `dw (feed): 12 found, 3 already stored, ...`."""
+    if r.skipped:
+        return f"{r.name} ({r.kind}): skipped, {r.skipped}"
+    counts = (
+        f"{r.found} found, {r.already_stored} already stored, {r.new} new, {r.updated} updated, "
+        f"{r.duplicates} duplicates, {r.not_articles} not articles, {r.failures} failures"
+    )
+    failed = f"; source failed: {r.error}" if r.error else ""
+    return f"{r.name} ({r.kind}): {counts} in {r.seconds:.1f} s{failed}"
 
 
 async def _poll_and_deliver(run: _Run) -> None:
@@ -389,3 +424,30 @@ async def _publish(summary: RunSummary) -> None:
             ],
             description="alerts fired in this run",
         )
+
+
+async def _publish_failing_sources(run: _Run) -> None:
+    """A table of this run's sources that are failing, as the store now sees them (after this
+    run's health was recorded), so an operator sees what to fix without opening a terminal."""
+    names = [report.name for report in run.summary.sources]
+    with Session(run.engine) as session:
+        states = source_states(session=session, names=names)
+    failing = [states[name] for name in names if name in states]
+    failing = [row for row in failing if row.consecutive_failures]
+    if not failing:
+        return
+    await acreate_table_artifact(
+        key="newswatch-failing-sources",
+        table=[
+            {
+                "source": row.name,
+                "error": row.last_error or "",
+                "consecutive failures": row.consecutive_failures,
+                "next attempt": (
+                    row.next_attempt_at.isoformat(timespec="minutes") if row.next_attempt_at else ""
+                ),
+            }
+            for row in failing
+        ],
+        description="sources failing after this run, and when each is tried again",
+    )

@@ -30,7 +30,7 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from alerts import Channel, Rule
+from alerts import DEFAULT_BACKFILL, Channel, RetryPolicy, Rule
 from flows.errors import ConfigError
 from flows.fetch import FetchOptions
 from storage import StoryOptions
@@ -38,6 +38,7 @@ from storage import StoryOptions
 DEFAULT_CONFIG = Path("newswatch.toml")
 SMTP_PASSWORD_VARIABLE = "NEWSWATCH_SMTP_PASSWORD"
 DATABASE_URL_VARIABLE = "NEWSWATCH_DATABASE_URL"
+DEFAULT_EVERY = "15m"  # how often sources with no schedule of their own are polled
 
 SourceKind = Literal["feed", "sitemap", "seeds", "urls"]
 SOURCE_KINDS: tuple[SourceKind, ...] = ("feed", "sitemap", "seeds", "urls")
@@ -79,6 +80,28 @@ class SourceSettings(_Strict):
     sitemap: str | None = Field(default=None, pattern=r"^https?://")
     seeds: str | None = Field(default=None, min_length=1)
     urls: tuple[str, ...] | None = None
+    # How far back a feed's or sitemap's first poll alerts: "24h", "7d", "all".
+    backfill: str | None = None
+    # When `newswatch serve` or `deploy` polls it: a cron line (UTC) or an interval ("10m");
+    # neither means the `[schedule]` default. See flows/deploy.py.
+    schedule: str | None = None
+    every: str | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _is_cron(cls, value: str | None) -> str | None:
+        return check_cron(value)
+
+    @field_validator("every")
+    @classmethod
+    def _is_interval(cls, value: str | None) -> str | None:
+        return check_every(value)
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> SourceSettings:
+        if self.schedule is not None and self.every is not None:
+            raise ValueError("set schedule (a cron line) or every (an interval), not both")
+        return self
 
     @model_validator(mode="after")
     def _one_kind(self) -> SourceSettings:
@@ -86,7 +109,25 @@ class SourceSettings(_Strict):
         if len(given) != 1:
             wanted = ", ".join(SOURCE_KINDS)
             raise ValueError(f"needs exactly one of {wanted}; got {given or 'none'}")
+        if self.backfill is not None and self.kind in ("seeds", "urls"):
+            raise ValueError(
+                f"backfill: {self.kind} sources always alert; backfill is for feeds and sitemaps"
+            )
         return self
+
+    @field_validator("backfill")
+    @classmethod
+    def _is_window(cls, value: str | None) -> str | None:
+        if value is not None and value != "all":
+            parse_duration(value)
+        return value
+
+    @property
+    def backfill_window(self) -> timedelta | None:
+        """How far back the first poll alerts; None for everything."""
+        if self.backfill is None:
+            return DEFAULT_BACKFILL
+        return None if self.backfill == "all" else parse_duration(self.backfill)
 
     @property
     def kind(self) -> SourceKind:
@@ -97,6 +138,97 @@ class SourceSettings(_Strict):
         return self.feed or self.sitemap or self.seeds or "\n".join(self.urls or ())
 
 
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(value: str) -> timedelta:
+    """`90s`, `15m`, `24h`, `7d` or `2w` as a timedelta; ValueError otherwise."""
+    number, unit = value.strip()[:-1], value.strip()[-1:]
+    if unit not in _UNITS or not number.isdigit():
+        raise ValueError(f"{value!r} is not a duration like 30m, 24h or 7d")
+    return timedelta(**{_UNITS[unit]: int(number)})
+
+
+def check_every(value: str | None) -> str | None:
+    """An interval like `90s`, `10m`, `2h` or `1d`, longer than zero; ValueError otherwise."""
+    if value is not None:
+        try:
+            interval = parse_duration(value)
+        except ValueError:
+            interval = timedelta(0)
+        if interval <= timedelta(0):
+            raise ValueError("not an interval like 90s, 10m, 2h or 1d")
+    return value
+
+
+def check_cron(value: str | None) -> str | None:
+    """A cron line as Prefect's scheduler reads it (`*/15 * * * *`, UTC); ValueError otherwise."""
+    if value is not None:
+        # Prefect's own validator, so a line accepted here is accepted by the server; imported
+        # only when a config has a cron line, since importing Prefect takes a second.
+        from prefect.client.schemas.schedules import CronSchedule
+
+        try:
+            CronSchedule(cron=value)
+        except ValueError:
+            message = 'not a cron line like "*/15 * * * *" (minute hour day month weekday)'
+            raise ValueError(message) from None
+    return value
+
+
+class ScheduleSettings(_Strict):
+    """`[schedule]`: when `newswatch serve` and `deploy` poll sources that name no schedule of
+    their own: `every = "15m"` (the default) or `cron = "0 * * * *"`, not both."""
+
+    every: str | None = None
+    cron: str | None = None
+
+    @property
+    def interval(self) -> str | None:
+        """`every`, or the default when neither key is set."""
+        return self.every or (None if self.cron else DEFAULT_EVERY)
+
+    @field_validator("cron")
+    @classmethod
+    def _is_cron(cls, value: str | None) -> str | None:
+        return check_cron(value)
+
+    @field_validator("every")
+    @classmethod
+    def _is_interval(cls, value: str | None) -> str | None:
+        return check_every(value)
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> ScheduleSettings:
+        if self.cron is not None and self.every is not None:
+            raise ValueError("set every or cron, not both")
+        return self
+
+
+class DeliverySettings(_Strict):
+    """`[delivery]`: how failed deliveries are retried, and the user's message templates."""
+
+    max_attempts: int = Field(default=6, ge=1, le=100)
+    backoff: str = "5m"  # the wait after the first failure; it doubles after each next one
+    max_backoff: str = "6h"
+    lease: str = "10m"  # a claim older than this counts as abandoned by a crashed process
+    templates: str | None = None  # a directory whose *.j2 files override the bundled ones
+
+    @field_validator("backoff", "max_backoff", "lease")
+    @classmethod
+    def _is_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=self.max_attempts,
+            backoff=parse_duration(self.backoff),
+            max_backoff=parse_duration(self.max_backoff),
+            lease=parse_duration(self.lease),
+        )
+
+
 class Settings(_Strict):
     path: Path
     database: DatabaseSettings = DatabaseSettings()
@@ -105,11 +237,25 @@ class Settings(_Strict):
     sources: tuple[SourceSettings, ...] = ()
     rules: tuple[Rule, ...] = ()
     channels: dict[str, Channel] = {}
+    delivery: DeliverySettings = DeliverySettings()
+    schedule: ScheduleSettings = ScheduleSettings()
 
     @property
     def base(self) -> Path:
         """The folder relative paths in the config are resolved against."""
         return self.path.parent
+
+    @property
+    def templates(self) -> Path | None:
+        """The user's template directory, resolved, or None for the bundled templates."""
+        if self.delivery.templates is None:
+            return None
+        folder = Path(self.delivery.templates).expanduser()
+        return folder if folder.is_absolute() else self.base / folder
+
+    def backfill_windows(self) -> dict[str, timedelta | None]:
+        """Each source's first-poll window, for `alerts.record_alerts(backfill=...)`."""
+        return {source.name: source.backfill_window for source in self.sources}
 
     @model_validator(mode="after")
     def _names_and_references(self) -> Settings:
@@ -122,6 +268,11 @@ class Settings(_Strict):
                     raise ValueError(
                         f"rules[{index}].channels: unknown channel {channel!r} (known: {known})"
                     )
+            if rule.digest is not None and rule.mode != "digest":
+                raise ValueError(f'rules[{index}].digest: needs mode = "digest" too')
+        templates = self.templates
+        if templates is not None and not templates.is_dir():
+            raise ValueError(f"delivery.templates: {templates} is not a directory")
         return self
 
 
@@ -220,7 +371,7 @@ def _dotted(location: tuple[int | str, ...]) -> str:
     for part in location:
         if isinstance(part, int):
             parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
-        elif part not in {"email", "webhook"}:  # pydantic's tag of the channel union
+        elif part not in {"email", "webhook", "apprise"}:  # pydantic's tag of the channel union
             parts.append(str(part))
     return ".".join(parts)
 
@@ -241,3 +392,20 @@ def resolve_path(settings: Settings, value: str) -> Path:
     """`value` as a path, relative ones against the config file's folder."""
     candidate = Path(value).expanduser()
     return candidate if candidate.is_absolute() else settings.base / candidate
+
+
+def select_sources(settings: Settings, names: list[str] | None) -> Settings:
+    """`settings` with only the sources called `names` (all when None); an unknown name
+    is a ConfigError naming it."""
+    if names is None:
+        return settings
+    known = [source.name for source in settings.sources]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ConfigError(
+            f"unknown source {', '.join(map(repr, unknown))} (known: {', '.join(known)})",
+            path=settings.path,
+            key="sources",
+        )
+    chosen = tuple(source for source in settings.sources if source.name in names)
+    return settings.model_copy(update={"sources": chosen})

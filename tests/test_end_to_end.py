@@ -334,10 +334,22 @@ def test_run_publishes_its_summary_as_a_prefect_artifact(
     assert len(alerts_table) == 2
 
 
+# The run's bodies are capped at 1 MB (max_bytes below) and it fetches 8 pages at once
+# (the default concurrency), so its fetching never needs more than ~8 MB of bodies at
+# a time, whatever a server sends. Two pages here are 50 MB each once read: the bound
+# sits well below one of them and leaves room for what the run itself allocates.
+HUGE_BODY_BYTES = 50_000_000
+RUN_MEMORY_BOUND = 25_000_000
+
+
 def test_one_run_over_a_server_full_of_faults_stores_the_good_and_names_each_failure(
     tmp_path: Path, smtp_server: LoopbackSMTPServer, http_server: LoopbackHTTPServer
 ) -> None:
+    """Also bounds the memory the run's own process allocates, where every page is
+    fetched (tracemalloc sees every Python object, bytes read included, on every
+    thread). Extraction workers are other processes and only ever get capped bodies."""
     import gzip
+    import tracemalloc
 
     from tests.servers import FaultyHTTPServer, FaultyResponse
 
@@ -359,7 +371,12 @@ def test_one_run_over_a_server_full_of_faults_stores_the_good_and_names_each_fai
             server.route("/loop", status=302, headers={"Location": "/loop"}): "redirects",
             server.route("/huge", b"x" * 3_000_000): "response larger than",
             server.route(
-                "/bomb", gzip.compress(b"\0" * 20_000_000), headers={"Content-Encoding": "gzip"}
+                "/bomb",
+                gzip.compress(b"\0" * HUGE_BODY_BYTES),
+                headers={"Content-Encoding": "gzip"},
+            ): "response larger than",
+            server.sequence(  # no Content-Length: the cap must stop the read itself
+                "/endless", [FaultyResponse(200, b"x" * HUGE_BODY_BYTES, undeclared=True)]
             ): "response larger than",
             server.sequence("/cut", [FaultyResponse(200, b"x" * 500, cut_after=10)]): "connection",
             server.sequence("/hang", [FaultyResponse(200, b"x", delay=5)]): "timed out",
@@ -391,10 +408,18 @@ def test_one_run_over_a_server_full_of_faults_stores_the_good_and_names_each_fai
             )
         )
 
-        summary = run_json(config)
+        tracemalloc.start()
+        try:
+            before, _ = tracemalloc.get_traced_memory()
+            summary = run_json(config)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
     finally:
         server.stop()
 
+    print(f"whole run over the faulty server: peak growth {(peak - before) / 1e6:.1f} MB")
+    assert peak - before < RUN_MEMORY_BOUND
     faulty, html = summary["sources"]
     assert faulty["new"] == 3 and summary["totals"]["alerts"] == 3
     assert "HTML" in html["error"] or "not a feed" in html["error"].lower()
@@ -437,3 +462,32 @@ def test_entry_whose_page_failed_for_a_passing_reason_is_fetched_again_from_an_u
     assert len(http_server.requests_to("/flaky")) == 2
     third = run_json(config)
     assert third["sources"][0]["unchanged"]  # nothing left to retry: the usual shortcut again
+
+
+def test_run_of_one_source_polls_only_it_and_names_and_tags_its_tasks_after_it(
+    tmp_path: Path, http_server: LoopbackHTTPServer
+) -> None:
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    feed = serve_feed(http_server)
+    other = http_server.route("/other.xml", "never asked for")
+    sources = f'[[sources]]\nname = "news"\nfeed = "{feed}"\n\n'
+    sources += f'[[sources]]\nname = "other"\nfeed = "{other}"'
+    config = write_config(
+        tmp_path, sources=sources, smtp_port=free_port(), hook_url=http_server.url("/hook")
+    )
+
+    summary = run_json(config, "--source", "news")
+
+    assert [source["name"] for source in summary["sources"]] == ["news"]
+    assert http_server.requests_to("/other.xml") == []
+    response = httpx.post(
+        f"{PREFECT_API_URL.value()}/task_runs/filter",
+        json={"flow_runs": {"id": {"any_": [summary["flow_run_id"]]}}},
+    )
+    response.raise_for_status()
+    runs = {run["name"]: run for run in response.json()}
+    assert "fetch feed news" in runs
+    assert "fetch and extract batch 1/1" in runs
+    assert {"newswatch", "news"} <= set(runs["fetch feed news"]["tags"])

@@ -194,3 +194,11 @@ def test_export_filters_by_date_and_source_and_db_upgrade_reports_the_revision(
     upgraded = CliRunner().invoke(app, ["db", "upgrade", "--config", str(config)])
     assert upgraded.exit_code == 0
     assert f"schema at {head_revision()}" in upgraded.stdout
+
+
+def test_run_of_an_unknown_source_exits_2_naming_it(tmp_path: Path) -> None:
+    config = tmp_path / "newswatch.toml"
+    config.write_text('[[sources]]\nname = "dw"\nurls = ["https://dw.example/a"]\n')
+    result = newswatch("run", "--config", str(config), "--source", "nope", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "'nope'" in result.stderr and "known: dw" in result.stderr
