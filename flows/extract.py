@@ -7,8 +7,9 @@ A pure step: fetching is done before, storing after::
 
 What the page lacks is filled in order: trafilatura's metadata, then the feed
 entry's own fields (authored metadata), then htmldate's wider search for a date
-(a guess, so it comes last). When the page cannot be used at all,
-`article_from_candidate` keeps the feed entry itself.
+(a guess, so it comes last). Categories and tags are merged rather than
+filled: the page's own first, then the feed entry's. When the page cannot be
+used at all, `article_from_candidate` keeps the feed entry itself.
 
 Pages that are something other than an article raise `NotAnArticle` with a
 short reason: non-HTML bodies (by magic bytes or content type), home and index
@@ -32,7 +33,7 @@ from lxml.html import HtmlElement
 from trafilatura.utils import detect_encoding, load_html
 
 from flows.errors import ExtractError, NotAnArticle
-from flows.items import Candidate
+from flows.items import Candidate, clean_categories
 from storage.schemas import ArticleIn
 
 # Fewer words than this is navigation or a cookie wall, not an article.
@@ -91,6 +92,9 @@ def extract_article(
         language=document.language or _html_lang(tree),
         site_name=document.sitename or None,
         guid=fallback.guid if fallback else None,
+        categories=clean_categories(
+            _page_categories(document, tree), fallback.categories if fallback else ()
+        ),
     )
 
 
@@ -114,6 +118,7 @@ def article_from_candidate(candidate: Candidate, *, note: str) -> ArticleIn:
         published_at=candidate.published_at,
         guid=candidate.guid,
         note=note,
+        categories=candidate.categories,
     )
 
 
@@ -201,6 +206,7 @@ _LINK_TEXT = etree.XPath("//body//a[@href]//text()", smart_strings=False)
 _VISIBLE_TEXT = etree.XPath(
     "//body//text()[not(ancestor::script) and not(ancestor::style)]", smart_strings=False
 )
+_ARTICLE_TAGS = etree.XPath("//head/meta[@property='article:tag']/@content", smart_strings=False)
 _LISTING_PREFIXES = {"tag", "tags", "category", "categories", "topic", "topics", "section"}
 
 
@@ -331,6 +337,28 @@ def _article_url(document: Any, *, url: str) -> str:
     if url.startswith("file:") and found.startswith(("http://", "https://")):
         return found
     return url
+
+
+def _page_categories(document: Any, tree: HtmlElement) -> list[str]:
+    """trafilatura's categories, then its tags, with keyword lists split at commas.
+
+    A `keywords` meta element (or an `article:section` listing several) comes
+    through as one string of comma-separated keywords; an `article:tag` element
+    holds one tag, commas and all ("Beshear, Andrew G"), and stays whole.
+    """
+    whole = {_tag_key(tag) for tag in _ARTICLE_TAGS(tree)}
+    found = [*(document.categories or []), *(document.tags or [])]
+    return [
+        part
+        for value in found
+        if isinstance(value, str)
+        for part in ([value] if _tag_key(value) in whole else value.split(","))
+    ]
+
+
+def _tag_key(tag: str) -> str:
+    """A tag as trafilatura's `normalize_tags` leaves it, to recognise it: no quotes."""
+    return " ".join(tag.replace('"', "").replace("'", "").split()).casefold()
 
 
 def _published(

@@ -24,7 +24,7 @@ import lxml.html
 from lxml import etree
 
 from flows.errors import FeedError
-from flows.items import Candidate
+from flows.items import Candidate, clean_categories
 
 JSON_FEED_PREFIX = "https://jsonfeed.org/version/"
 
@@ -126,6 +126,16 @@ def _xml_entry(entry: Any, *, feed_url: str, source: str) -> Candidate | None:
         author=detail.get("name") or entry.get("author") or None,
         published_at=_entry_date(entry),
         summary=html_to_text(_entry_markup(entry)) or None,
+        categories=_entry_categories(entry),
+    )
+
+
+def _entry_categories(entry: Any) -> tuple[str, ...]:
+    """RSS `<category>`, Atom `<category term= label=>` and Media RSS keywords, which
+    feedparser all lists as `tags`; an Atom label is the readable name of its term."""
+    tags = entry.get("tags") or []
+    return clean_categories(
+        tag.get("label") or tag.get("term") for tag in tags if isinstance(tag, dict)
     )
 
 
@@ -208,7 +218,13 @@ def _json_item(item: Any, *, feed_url: str, source: str) -> Candidate | None:
         author=_json_author(item),
         published_at=_iso_date(item.get("date_published") or item.get("date_modified")),
         summary=text or None,
+        categories=_json_tags(item),
     )
+
+
+def _json_tags(item: dict[str, Any]) -> tuple[str, ...]:
+    tags = item.get("tags")
+    return clean_categories(tags) if isinstance(tags, list) else ()
 
 
 def _json_plain(item: dict[str, Any]) -> str:

@@ -1,15 +1,17 @@
 """Polite, safe HTTP fetching: one shared client, a size cap, retries, an SSRF guard.
 
-Feeds and article links come from the outside world, so any of them may point
-at the machine we run on or at the cloud metadata service. Every request, and
-every redirect hop, is checked before it is sent::
+Every request, and every redirect hop, passes the SSRF guard (`flows.guard`)
+before it is sent. Redirects are followed here, one hop at a time, never inside
+httpx, so each hop can be checked and scheduled like a request of its own::
 
     client = make_client(FetchOptions())
     async with client:
         fetched = await fetch(client, "https://example.org/feed.xml", max_bytes=5_000_000)
 
 A run that polls many sites uses one `Fetcher`, which adds per-host politeness,
-robots.txt, conditional GET and retries with jittered backoff::
+robots.txt, conditional GET and retries with jittered backoff. A redirect hop is
+a request like any other: it waits for a slot and the delay of the host it goes
+to, and an article page's hop must be allowed by that host's robots.txt::
 
     async with Fetcher(FetchOptions()) as fetcher:
         fetched = await fetcher.fetch(url, validators=Validators(etag='"v1"'), check_robots=True)
@@ -22,10 +24,10 @@ bodies stay bytes and `Fetched.encoding` is only what the server declared.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from functools import partial
+from ipaddress import IPv4Network, IPv6Network
 from types import TracebackType
 from urllib.parse import urlsplit
 
@@ -41,30 +43,20 @@ from pydantic import (
 
 from flows.decoding import Identity, decoded, decoder_for, in_memory
 from flows.errors import FetchError, TransientFetchError
+from flows.guard import make_guard
 from flows.politeness import HostLimiter, backoff_delay, retry_after_seconds
 from flows.robots import (
     ALLOW_ALL,
-    DISALLOW_ALL,
     MAX_ROBOTS_BYTES,
+    MAX_ROBOTS_REDIRECTS,
     RobotsCache,
     RobotsRules,
     rules_from_response,
+    unreachable,
 )
-
-IPAddress = IPv4Address | IPv6Address
 
 DEFAULT_USER_AGENT = "newswatch/0.1 (+https://github.com/newswatch/newswatch)"
 ACCEPT_ENCODING = "gzip, deflate, br"
-
-# Checked in this order, so 127.0.0.1 reads "loopback" rather than "private".
-_REFUSED_KINDS = (
-    ("is_loopback", "loopback"),
-    ("is_unspecified", "unspecified"),
-    ("is_link_local", "link-local"),
-    ("is_multicast", "multicast"),
-    ("is_reserved", "reserved"),
-    ("is_private", "private"),
-)
 
 
 class FetchOptions(BaseModel):
@@ -114,6 +106,24 @@ class Fetched:
 
 
 @dataclass(frozen=True)
+class _Job:
+    """One `Fetcher` request: every try and every redirect hop of it share these."""
+
+    url: str
+    max_bytes: int
+    max_redirects: int
+    validators: Validators | None = None
+    check_robots: bool = False
+
+
+@dataclass(frozen=True)
+class _Redirect:
+    """A 3xx answer with somewhere to go: the next hop, not yet requested."""
+
+    location: str
+
+
+@dataclass(frozen=True)
 class Validators:
     """What we know of our stored copy, sent as If-None-Match / If-Modified-Since."""
 
@@ -152,66 +162,19 @@ def make_client(
     """The one client a run shares, with the SSRF guard hooked into every request.
 
     `transport` is the seam for unit tests (`httpx.MockTransport`). The guard
-    still runs before the transport sees a request.
+    still runs before the transport sees a request. The client does not follow
+    redirects: `fetch` and the `Fetcher` do, hop by hop.
     """
-    guard = _make_guard(options.allow_networks)
+    guard = make_guard(options.allow_networks)
     return httpx.AsyncClient(
         transport=transport,
         timeout=httpx.Timeout(options.timeout),
-        follow_redirects=True,
+        follow_redirects=False,
         max_redirects=options.max_redirects,
         limits=httpx.Limits(max_connections=options.concurrency),
         headers={"User-Agent": options.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
         event_hooks={"request": [guard]},
     )
-
-
-def _make_guard(allow_networks: list[IPv4Network | IPv6Network]):
-    """An httpx request hook that refuses unsafe schemes and addresses."""
-
-    async def guard(request: httpx.Request) -> None:
-        url = str(request.url)
-        if request.url.scheme not in ("http", "https"):
-            raise FetchError(f"refused: scheme {request.url.scheme!r} is not http(s)", url=url)
-        for address in await _resolve(request.url.host, request.url.port, url=url):
-            reason = refusal_reason(address, allow_networks=allow_networks)
-            if reason:
-                raise FetchError(f"refused: {reason}", url=url)
-
-    return guard
-
-
-async def _resolve(host: str, port: int | None, *, url: str) -> list[IPAddress]:
-    """Every address `host` resolves to; an IP literal resolves to itself."""
-    try:
-        return [ipaddress.ip_address(host)]
-    except ValueError:
-        pass
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port or 80, type=socket.SOCK_STREAM)
-    except socket.gaierror as error:
-        raise FetchError(f"cannot resolve host {host!r}: {error.strerror}", url=url) from error
-    return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
-
-
-def refusal_reason(
-    address: IPAddress, *, allow_networks: list[IPv4Network | IPv6Network]
-) -> str | None:
-    """Why `address` must not be contacted, or None when it is public or allowed.
-
-    >>> refusal_reason(ipaddress.ip_address("127.0.0.1"), allow_networks=[])
-    '127.0.0.1 is loopback and not in [fetch] allow_networks'
-    """
-    # Python 3.11 does not see ::ffff:127.0.0.1 as loopback; judge the IPv4 inside.
-    if isinstance(address, IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    if any(address in network for network in allow_networks):
-        return None
-    for attribute, kind in _REFUSED_KINDS:
-        if getattr(address, attribute):
-            return f"{address} is {kind} and not in [fetch] allow_networks"
-    return None
 
 
 async def fetch(
@@ -227,9 +190,13 @@ async def fetch(
     The waits are `backoff`, `2 * backoff`, ... seconds; tests pass a tiny one.
     Every failure is a `FetchError` whose `url` is the URL asked for.
     """
+
+    async def send(hop: str) -> Fetched | _Redirect:
+        return await _request(client, hop, asked=url, max_bytes=max_bytes)
+
     for attempt in range(retries + 1):
         try:
-            return await _fetch_once(client, url, max_bytes=max_bytes)
+            return await _follow(url, send=send, max_redirects=client.max_redirects)
         except TransientFetchError:
             if attempt == retries:
                 raise
@@ -237,21 +204,43 @@ async def fetch(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _fetch_once(
+async def _follow(
+    url: str, *, send: Callable[[str], Awaitable[Fetched | _Redirect]], max_redirects: int
+) -> Fetched:
+    """Request `url` and each hop it redirects to with `send`, at most `max_redirects` hops."""
+    hop = url
+    for _ in range(max_redirects + 1):
+        try:
+            _check_scheme(hop)
+        except FetchError as error:
+            if hop == url:
+                raise
+            raise _refused_redirect(error, asked=url) from error
+        answer = await send(hop)
+        if isinstance(answer, Fetched):
+            return answer
+        hop = answer.location
+    raise FetchError("too many redirects", url=url)
+
+
+async def _request(
     client: httpx.AsyncClient,
     url: str,
     *,
+    asked: str,
     max_bytes: int,
     validators: Validators | None = None,
-) -> Fetched:
-    _check_scheme(url)
+) -> Fetched | _Redirect:
+    """One GET of `url`, a hop on the way from `asked`; every error names `asked`."""
     validators = validators or Validators()
     try:
         async with client.stream("GET", url, headers=validators.headers()) as response:
+            if response.next_request is not None:
+                return _Redirect(str(response.next_request.url))
             if response.status_code == 304:
                 return _not_modified(response, validators)
-            _check_status(response, url=url)
-            body = await _read_capped(response, max_bytes=max_bytes, url=url)
+            _check_status(response, url=asked)
+            body = await _read_capped(response, max_bytes=max_bytes, url=asked)
             return Fetched(
                 url=str(response.url),
                 status=response.status_code,
@@ -262,13 +251,18 @@ async def _fetch_once(
                 last_modified=response.headers.get("Last-Modified"),
             )
     except FetchError as error:
-        if error.url in (url, str(httpx.URL(url))):
+        if error.url in (asked, str(httpx.URL(asked))):
             raise
-        raise FetchError(f"redirect refused: {error}", url=url) from error
+        raise _refused_redirect(error, asked=asked) from error
     except httpx.InvalidURL as error:
-        raise FetchError(f"invalid URL: {error}", url=url) from error
+        raise FetchError(f"invalid URL: {error}", url=asked) from error
     except httpx.HTTPError as error:
-        raise _transport_error(error, url=url) from error
+        raise _transport_error(error, url=asked) from error
+
+
+def _refused_redirect(error: FetchError, *, asked: str) -> FetchError:
+    """A hop's refusal (scheme, address) as the caller of `asked` sees it."""
+    return FetchError(f"redirect refused: {error}", url=asked)
 
 
 def _not_modified(response: httpx.Response, validators: Validators) -> Fetched:
@@ -334,8 +328,6 @@ async def _read_capped(response: httpx.Response, *, max_bytes: int, url: str) ->
 def _transport_error(error: httpx.HTTPError, *, url: str) -> FetchError:
     """One line for a failure below HTTP; transient ones are marked for retry."""
     detail = str(error) or type(error).__name__
-    if isinstance(error, httpx.TooManyRedirects):
-        return FetchError("too many redirects", url=url)
     if isinstance(error, httpx.TimeoutException):
         return TransientFetchError(f"timed out ({type(error).__name__})", url=url)
     if isinstance(error, httpx.NetworkError | httpx.RemoteProtocolError):
@@ -393,23 +385,28 @@ class Fetcher:
         """GET `url` politely; every failure is a `FetchError` naming `url`.
 
         `check_robots` is for article pages: feeds are published to be polled.
+        It applies to every hop: a redirect to a path the new host's robots.txt
+        disallows is refused before that path is requested.
         """
         _check_scheme(url)
-        if check_robots and self.options.respect_robots:
-            allowed = await self._robots.allows(url, user_agent=self.options.user_agent)
-            if not allowed:
-                raise FetchError("disallowed by robots.txt", url=url)
-        return await self._with_retries(
-            url, max_bytes=self.options.max_bytes, validators=validators
+        options = self.options
+        job = _Job(
+            url,
+            max_bytes=options.max_bytes,
+            max_redirects=options.max_redirects,
+            validators=validators,
+            check_robots=check_robots and options.respect_robots,
         )
+        return await self._with_retries(job)
 
-    async def _with_retries(
-        self, url: str, *, max_bytes: int, validators: Validators | None = None
-    ) -> Fetched:
+    async def _with_retries(self, job: _Job) -> Fetched:
+        """The whole redirect chain again on a transient failure, after a jittered wait."""
         retries = self.options.retries
         for attempt in range(retries + 1):
             try:
-                return await self._attempt(url, max_bytes=max_bytes, validators=validators)
+                return await _follow(
+                    job.url, send=partial(self._send, job), max_redirects=job.max_redirects
+                )
             except TransientFetchError as error:
                 wait = self._wait_before_retry(error, attempt)
                 if attempt == retries or wait is None:
@@ -423,26 +420,54 @@ class Fetcher:
             return error.retry_after if error.retry_after <= self._max_retry_after else None
         return backoff_delay(attempt, base=self._backoff, cap=self._max_retry_after)
 
-    async def _attempt(self, url: str, *, max_bytes: int, validators: Validators | None) -> Fetched:
-        """One request inside its host's slot, cut off after `total_timeout` seconds."""
+    async def _send(self, job: _Job, hop: str) -> Fetched | _Redirect:
+        """One hop of `job`: past robots.txt when asked, then inside the hop's host slot
+        (which also spaces it from that host's last request), cut off after
+        `total_timeout` seconds. The slot is let go before the next hop waits for its own."""
+        if job.check_robots:
+            await self._check_robots(hop, asked=job.url)
         total = self.options.total_timeout
-        async with self._limiter.slot(_host_key(url)):
+        async with self._limiter.slot(_host_key(hop)):
             try:
                 async with asyncio.timeout(total):
-                    return await _fetch_once(
-                        self._client, url, max_bytes=max_bytes, validators=validators
+                    return await _request(
+                        self._client,
+                        hop,
+                        asked=job.url,
+                        max_bytes=job.max_bytes,
+                        validators=job.validators,
                     )
             except TimeoutError as error:
                 raise TransientFetchError(
-                    f"timed out after {total:g} s in total", url=url
+                    f"timed out after {total:g} s in total", url=job.url
                 ) from error
 
+    async def _check_robots(self, hop: str, *, asked: str) -> None:
+        refusal = await self._robots.refusal(hop, user_agent=self.options.user_agent)
+        if refusal is None:
+            return
+        if hop != asked:
+            refusal = f"redirect to {hop} {refusal}"
+        raise FetchError(refusal, url=asked)
+
     async def _load_robots(self, origin: str) -> RobotsRules:
-        """The origin's rules; unreachable robots.txt allows, 429/5xx keeps out (RFC 9309)."""
+        """The origin's rules, reading each answer as RFC 9309 2.3.1 says.
+
+        2xx is parsed and 4xx means no rules; 5xx, 429 and a server we cannot reach
+        (timeout, refused or dropped connection) keep us out. Redirects are followed
+        up to five hops, across hosts too. Any other failure (more hops, an address
+        the guard refuses) means no rules: the page's own request then fails with
+        the precise reason.
+        """
+        job = _Job(
+            origin + "/robots.txt", max_bytes=MAX_ROBOTS_BYTES, max_redirects=MAX_ROBOTS_REDIRECTS
+        )
         try:
-            fetched = await self._with_retries(origin + "/robots.txt", max_bytes=MAX_ROBOTS_BYTES)
-        except _RetryableStatusError as error:
-            return DISALLOW_ALL if error.status == 429 or error.status >= 500 else ALLOW_ALL
+            fetched = await self._with_retries(job)
+        except (_StatusError, _RetryableStatusError) as error:
+            return rules_from_response(error.status, b"")
+        except TransientFetchError as error:
+            return unreachable(str(error).removeprefix(f"{error.url}: "))
         except FetchError:
             return ALLOW_ALL
         return rules_from_response(fetched.status, fetched.body)

@@ -217,11 +217,14 @@ class FaultyResponse(Response):
 
     `drip` is the pause in seconds between body bytes; `cut_after` sends only that
     many body bytes while Content-Length announces them all, then closes.
+    `undeclared` sends no Content-Length and ends the body by closing the
+    connection, so a client cannot refuse a huge body by its declared size.
     """
 
     delay: float = 0
     drip: float = 0
     cut_after: int | None = None
+    undeclared: bool = False
 
 
 @dataclass(frozen=True)
@@ -329,7 +332,11 @@ class FaultyHTTPServer(LoopbackHTTPServer):
                 self.send_response(response.status)
                 for name, value in response.headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", str(len(response.body)))
+                if fault.undeclared:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                else:
+                    self.send_header("Content-Length", str(len(response.body)))
                 self.end_headers()
                 body = response.body[: fault.cut_after]
                 if fault.drip:

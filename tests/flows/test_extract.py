@@ -6,13 +6,14 @@ import gzip
 import json
 import re
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
 from flows.errors import ExtractError, NotAnArticle
 from flows.extract import article_from_candidate, decode_html, extract_article
-from flows.items import Candidate
+from flows.items import MAX_CATEGORIES, MAX_CATEGORY_CHARS, Candidate, clean_categories
 from tests.conftest import CORPUS, shared_path
 
 PARAGRAPHS = (
@@ -27,6 +28,10 @@ ARTICLE = f"""<!DOCTYPE html><html lang="en-GB"><head><meta charset="utf-8">
 <meta property="og:site_name" content="Coast Times">
 <meta name="author" content="Maria Ortiz">
 <meta property="article:published_time" content="2025-03-04T07:15:00+01:00">
+<meta property="article:section" content="Local news">
+<meta name="keywords" content="storm, harbour,Shipping">
+<meta property="article:tag" content="Storms, Coastal">
+<meta property="article:tag" content="shipping">
 <link rel="canonical" href="https://coast.example/news/harbour-reopens">
 </head><body><nav><a href="/">Home</a> <a href="/news">News</a></nav>
 <article><h1>Harbour reopens after storm</h1>{PARAGRAPHS}</article>
@@ -63,6 +68,8 @@ def test_article_with_its_metadata() -> None:
         "guid": None,
         "final_url": None,
         "note": None,
+        # article:section, then keywords split at commas, then whole article:tags
+        "categories": ("Local news", "storm", "harbour", "Shipping", "Storms, Coastal"),
     }
 
 
@@ -152,6 +159,11 @@ def test_article_from_candidate() -> None:
         FALLBACK.published_at,
     )
     assert article.note == "https://coast.example/x: HTTP 403 Forbidden"
+
+
+def test_article_from_candidate_keeps_the_entry_categories() -> None:
+    candidate = replace(FALLBACK, categories=("Weather", "Ports"))
+    assert article_from_candidate(candidate, note="timed out").categories == ("Weather", "Ports")
 
 
 @pytest.mark.parametrize("summary", [None, "", "  \n "])
@@ -305,3 +317,99 @@ def test_no_corpus_article_is_taken_for_something_else() -> None:
             flagged.append(str(error))
     assert flagged == []
     assert len(truth) == 181
+
+
+# --- categories and tags ----------------------------------------------------------------
+
+
+def _with_head(head: str) -> str:
+    return BARE.replace("<html>", f"<html><head><title>Harbour</title>{head}</head>", 1)
+
+
+@pytest.mark.parametrize(
+    ("head", "feed", "categories"),
+    [
+        ("", (), ()),
+        ("", ("World", "Europe"), ("World", "Europe")),
+        ('<meta name="keywords" content=" a ,, b,a">', (), ("a", "b")),
+        (
+            '<meta name="keywords" content="Ports, storms">',
+            ("STORMS", "Weather"),
+            ("Ports", "storms", "Weather"),
+        ),
+        ('<meta property="article:tag" content="Reid, Jon">', ("Ports",), ("Reid, Jon", "Ports")),
+        ('<meta property="article:section" content="Local, Coast">', (), ("Local", "Coast")),
+    ],
+    ids=["none", "feed only", "keywords", "page first", "article:tag whole", "section list"],
+)
+def test_page_categories_and_tags_merge_with_the_feed_entry(
+    head: str, feed: tuple[str, ...], categories: tuple[str, ...]
+) -> None:
+    fallback = replace(FALLBACK, categories=feed)
+    page = _with_head(head)
+    article = extract_article(page, url=FALLBACK.url, source="coast", fallback=fallback)
+    assert article.categories == categories
+
+
+LONG_TAG = "x" * (MAX_CATEGORY_CHARS + 1)
+
+
+@pytest.mark.parametrize(
+    ("groups", "categories"),
+    [
+        ([[]], ()),
+        ([["World", " world ", "WORLD"]], ("World",)),
+        ([["  Middle \n East  "]], ("Middle East",)),
+        ([["", "  ", None, 42, "ok"]], ("ok",)),
+        ([[LONG_TAG, "short"]], ("short",)),
+        ([["a", "b"], ["B", "c"]], ("a", "b", "c")),
+        ([[f"t{n}" for n in range(50)]], tuple(f"t{n}" for n in range(MAX_CATEGORIES))),
+    ],
+    ids=["empty", "case", "spaces", "junk", "too long", "merged", "capped"],
+)
+def test_clean_categories(groups: list[list[object]], categories: tuple[str, ...]) -> None:
+    assert clean_categories(*groups) == categories
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        # keywords split at commas, then the article:tags already among them
+        (
+            "39d5c43beb60605c3eec760c99500e62e7bd71ebbe4ae05edf382125e1b0b80a",
+            ("Economy & Business", "trade war", "Tariff", "United States", "China"),
+        ),
+        # the New York Times: one article:tag per element, "Last, First" kept whole
+        (
+            "04a6711caa7c687592777718866e781e976e0fe684faebe8b3cedcef8cd0ea34",
+            ("Opinion", "Trump-Ukraine Whistle-Blower Complaint and Impeachment Inquiry"),
+        ),
+        (
+            "2c46804d9db4a85e8f8d31128ce0e11d02f25c7120c2faa5ec0664c604a47717",
+            ("U.S.", "texas", "Fort Worth", "video", "kidnapping", "michael webb"),
+        ),
+    ],
+)
+def test_corpus_pages_yield_their_categories_and_tags(key: str, expected: tuple[str, ...]) -> None:
+    root = shared_path(CORPUS / "articles")
+    url = json.loads((root / "ground-truth.json").read_text())[key]["url"]
+    html = gzip.decompress((root / f"{key}.html.gz").read_bytes())
+    article = extract_article(html, url=url, source="corpus")
+    assert article.categories[: len(expected)] == expected
+    if key.startswith("04a6711c"):
+        assert "Beshear, Andrew G (1977- )" in article.categories
+
+
+def test_most_corpus_pages_carry_categories_or_tags() -> None:
+    root = shared_path(CORPUS / "articles")
+    truth = json.loads((root / "ground-truth.json").read_text())
+    found = []
+    for key in sorted(truth):
+        html = gzip.decompress((root / f"{key}.html.gz").read_bytes())
+        found.append(extract_article(html, url=truth[key]["url"], source="corpus").categories)
+    print(f"article corpus: {sum(map(bool, found))} of {len(found)} pages with categories")
+    assert sum(map(bool, found)) >= 120  # measured 127 of 181
+    for categories in found:
+        assert len(categories) <= MAX_CATEGORIES
+        assert all(0 < len(c) <= MAX_CATEGORY_CHARS and c == c.strip() for c in categories)
+        assert len({c.casefold() for c in categories}) == len(categories)

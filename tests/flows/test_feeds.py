@@ -26,6 +26,10 @@ RSS_20 = b"""<?xml version="1.0" encoding="utf-8"?>
   <guid isPermaLink="false">tag:news.example,2025:1</guid>
   <pubDate>Mon, 03 Feb 2025 09:30:00 +0100</pubDate>
   <dc:creator>Ann Lee</dc:creator>
+  <category>World</category>
+  <category domain="https://news.example/tags">Diplomacy, talks</category>
+  <category>world</category>
+  <category>  </category>
   <description>Short teaser</description>
   <content:encoded><![CDATA[<p>Delegates met
   again on Monday.</p><p>A second<br>line.</p><script>track()</script>]]></content:encoded>
@@ -49,6 +53,8 @@ ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
     <id>urn:uuid:1</id>
     <updated>2025-02-03T12:00:00-05:00</updated>
     <author><name>Bo Chen</name></author>
+    <category term="central-banks" label="Central banks"/>
+    <category term="rates"/>
     <summary>Summary only</summary>
     <content type="html">&lt;h2&gt;Decision&lt;/h2&gt;
       &lt;p&gt;The bank held rates.&lt;/p&gt;</content>
@@ -83,8 +89,13 @@ JSON_FEED_11 = json.dumps(
                 "content_html": "<p>Para one.</p><p>Para two.</p>",
                 "date_published": "2025-02-03T08:00:00+02:00",
                 "authors": [{"name": "Cy Diaz"}, {"name": "Di Eto"}],
+                "tags": ["Politics", " politics", "", 7, "Budget"],
             },
-            {"id": "https://news.example/json/second", "content_text": "Text only."},
+            {
+                "id": "https://news.example/json/second",
+                "content_text": "Text only.",
+                "tags": "not a list",
+            },
             {"id": "not-a-url", "title": "skipped: no URL"},
         ],
     }
@@ -130,6 +141,7 @@ def candidate(url: str, **fields: object) -> Candidate:
                     author="Ann Lee",
                     published_at=datetime(2025, 2, 3, 8, 30, tzinfo=UTC),
                     summary="Delegates met again on Monday.\n\nA second\nline.",
+                    categories=("World", "Diplomacy, talks"),
                 ),
                 candidate(
                     "https://news.example/world/guid-only",
@@ -151,6 +163,7 @@ def candidate(url: str, **fields: object) -> Candidate:
                     author="Bo Chen",
                     published_at=datetime(2025, 2, 3, 17, 0, tzinfo=UTC),
                     summary="Decision\n\nThe bank held rates.",
+                    categories=("Central banks", "rates"),
                 )
             ],
             id="atom",
@@ -192,6 +205,7 @@ def candidate(url: str, **fields: object) -> Candidate:
                     author="Cy Diaz, Di Eto",
                     published_at=datetime(2025, 2, 3, 6, 0, tzinfo=UTC),
                     summary="Para one.\n\nPara two.",
+                    categories=("Politics", "Budget"),
                 ),
                 candidate(
                     "https://news.example/json/second",
@@ -291,7 +305,7 @@ def corpus_feed_files() -> list[Path]:
 
 def test_every_corpus_feed_yields_its_entries() -> None:
     """Each file feedparser reads gives one candidate per entry that has a URL; others error."""
-    total = 0
+    total = tagged = 0
     for path in corpus_feed_files():
         body = path.read_bytes()
         if path.suffix == ".json":
@@ -307,8 +321,10 @@ def test_every_corpus_feed_yields_its_entries() -> None:
         assert len(candidates) == len(with_url), path.name
         assert all(c.published_at is None or c.published_at.tzinfo for c in candidates)
         total += len(candidates)
-    print(f"feed corpus: {total} candidates")
+        tagged += sum(1 for c in candidates if c.categories)
+    print(f"feed corpus: {total} candidates, {tagged} with categories")
     assert total >= 4000  # measured 4076 over 237 files
+    assert tagged >= 2800  # measured 2853: <category> is common in blog feeds
 
 
 def _has_url(entry: dict) -> bool:

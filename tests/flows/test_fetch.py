@@ -21,10 +21,10 @@ from flows.fetch import (
     Validators,
     fetch,
     make_client,
-    refusal_reason,
 )
+from flows.guard import refusal_reason
 from flows.politeness import backoff_delay, retry_after_seconds
-from flows.robots import rules_from_response
+from flows.robots import RobotsRules, rules_from_response, unreachable
 from tests.servers import LoopbackHTTPServer, Response, free_port
 
 LOOPBACK = [ipaddress.ip_network("127.0.0.0/8")]
@@ -285,6 +285,8 @@ def test_backoff_is_full_jitter_under_a_cap(attempt: int) -> None:
         (200, b"User-agent: *\nDisallow: /caf\xe9\nDisallow: /a\n", False),  # bad UTF-8
         (404, b"User-agent: *\nDisallow: /\n", True),
         (401, b"", True),
+        (410, b"", True),
+        (429, b"", False),  # "slow down", read like a 5xx
         (500, b"", False),
         (503, b"", False),
     ],
@@ -292,6 +294,26 @@ def test_backoff_is_full_jitter_under_a_cap(attempt: int) -> None:
 def test_robots_rules_from_a_response(status: int, body: bytes, allowed: bool) -> None:
     rules = rules_from_response(status, body)
     assert rules.allows("http://example.org/a/1", user_agent=DEFAULT_USER_AGENT) is allowed
+
+
+@pytest.mark.parametrize(
+    ("rules", "refusal"),
+    [
+        (rules_from_response(200, b"User-agent: *\nDisallow: /\n"), "disallowed by robots.txt"),
+        (
+            rules_from_response(503, b""),
+            "disallowed by robots.txt: it answered HTTP 503, read as complete disallow (RFC 9309)",
+        ),
+        (
+            unreachable("timed out"),
+            "disallowed by robots.txt: unreachable (timed out), read as complete disallow"
+            " (RFC 9309)",
+        ),
+        (rules_from_response(404, b""), None),
+    ],
+)
+def test_robots_refusals_say_why(rules: RobotsRules, refusal: str | None) -> None:
+    assert rules.refusal("http://example.org/a", user_agent=DEFAULT_USER_AGENT) == refusal
 
 
 def test_fetcher_keeps_the_ssrf_guard() -> None:

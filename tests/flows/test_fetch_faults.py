@@ -120,45 +120,177 @@ def test_per_host_delay_does_not_hold_back_other_hosts_or_a_first_request(
     assert time.monotonic() - started < 2
 
 
-# --- robots.txt -------------------------------------------------------------------------
+# --- robots.txt files and refusals the tests below serve and expect ---------------------
 
 DISALLOW_PRIVATE = Response(200, b"User-agent: *\nDisallow: /private\n")
+DISALLOW_ALL = b"User-agent: *\nDisallow: /\n"
+RULES = "disallowed by robots.txt"
+KEEP_OUT = "read as complete disallow (RFC 9309)"
+
+
+def _moved(location: str) -> Response:
+    return Response(301, b"", {"Location": location})
+
+
+# --- redirect hops ----------------------------------------------------------------------
+# Each hop is a request of its own: the slot, delay and robots.txt of the host it goes to.
+
+
+@pytest.mark.parametrize("cross_host", [False, True], ids=["same host", "other host"])
+def test_a_redirect_hop_waits_for_the_delay_of_its_host(
+    server: FaultyHTTPServer, other_servers: list[FaultyHTTPServer], cross_host: bool
+) -> None:
+    target = other_servers[0] if cross_host else server
+    direct = target.route("/direct", "direct")
+    final = target.route("/final", "here")
+    start = server.route("/start", status=302, headers={"Location": final})
+    assert bodies(fetch_all([direct, start], per_host_delay=0.4)) == [b"direct", b"here"]
+    starts = sorted(s.started for s in target.served)
+    assert len(starts) == (2 if cross_host else 3)
+    gaps = [later - earlier for earlier, later in pairwise(starts)]
+    # The server sees a request a little after the client starts it, by a varying
+    # amount on a busy machine; a hop that skipped the delay would follow in a few ms.
+    assert min(gaps) >= 0.3, gaps
+
+
+def test_a_redirect_hop_waits_for_a_slot_of_its_host_and_frees_its_own(
+    server: FaultyHTTPServer, other_servers: list[FaultyHTTPServer]
+) -> None:
+    other = other_servers[0]
+    slow = other.sequence("/slow", [FaultyResponse(200, b"slow", delay=0.3)])
+    final = other.route("/final", "here")
+    start = server.route("/start", status=302, headers={"Location": final})
+    after = server.route("/after", "after")
+    results = fetch_all([slow, start, after], per_host_concurrency=1)
+    assert bodies(results) == [b"slow", b"here", b"after"]
+    assert peak_in_flight(other.served) == 1  # the hop to /final waited for /slow
+    (slow_done,) = [s.finished for s in other.served if s.path == "/slow"]
+    assert server.starts("/after")[0] < slow_done  # the hop did not hold its old host's slot
 
 
 @pytest.mark.parametrize(
-    ("robots", "path", "allowed"),
+    ("cross_host", "path", "refusal"),
     [
-        (DISALLOW_PRIVATE, "/private/1", False),
-        (DISALLOW_PRIVATE, "/public/1", True),
+        (True, "/private/story", RULES),
+        (True, "/public/story", None),
+        (False, "/private/story", RULES),
+    ],
+    ids=["other host, disallowed", "other host, allowed", "same host, disallowed"],
+)
+def test_a_redirect_hop_must_be_allowed_by_its_host_robots_txt(
+    server: FaultyHTTPServer,
+    other_servers: list[FaultyHTTPServer],
+    cross_host: bool,
+    path: str,
+    refusal: str | None,
+) -> None:
+    target = other_servers[0] if cross_host else server
+    for host in {server, target}:
+        host.sequence("/robots.txt", [DISALLOW_PRIVATE])
+    story = target.route(path, "story")
+    start = server.route("/start", status=302, headers={"Location": story})
+    if refusal is None:
+        assert fetch_one(start, check_robots=True).body == b"story"
+    else:
+        with pytest.raises(FetchError) as caught:
+            fetch_one(start, check_robots=True)
+        assert str(caught.value) == f"{start}: redirect to {story} {refusal}"
+        assert caught.value.url == start
+        assert target.requests_to(path) == []
+    assert len(target.requests_to("/robots.txt")) == 1
+
+
+def test_a_redirect_to_a_host_whose_robots_txt_is_unreachable_is_refused(
+    server: FaultyHTTPServer,
+) -> None:
+    gone = f"http://127.0.0.1:{free_port()}/story"
+    start = server.route("/start", status=302, headers={"Location": gone})
+    with pytest.raises(FetchError) as caught:
+        fetch_one(start, check_robots=True)
+    assert str(caught.value).startswith(
+        f"{start}: redirect to {gone} disallowed by robots.txt: unreachable (connection failed"
+    )
+
+
+# --- robots.txt -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("robots", "path", "refusal"),
+    [
+        (DISALLOW_PRIVATE, "/private/1", RULES),
+        (DISALLOW_PRIVATE, "/public/1", None),
         (
             Response(200, b"User-agent: newswatch\nDisallow: /\n\nUser-agent: *\nAllow: /\n"),
             "/a",
-            False,
+            RULES,
         ),
-        (Response(200, b"User-agent: otherbot\nDisallow: /\n"), "/a", True),
-        (Response(200, b"User-agent: *\nDisallow: /*?print=\n"), "/a?print=1", False),
-        (Response(200, b"User-agent: *\nDisallow: /*?print=\n"), "/a?page=2", True),
-        (Response(404, b"no robots here"), "/a", True),
-        (Response(403, b"forbidden"), "/a", True),
-        (Response(503, b"busy"), "/a", False),
-        (Response(429, b"slow down"), "/a", False),
-        (FaultyResponse(200, b"User-agent: *\nDisallow: /\n", cut_after=4), "/a", True),
+        (Response(200, b"User-agent: otherbot\nDisallow: /\n"), "/a", None),
+        (Response(200, b"User-agent: *\nDisallow: /*?print=\n"), "/a?print=1", RULES),
+        (Response(200, b"User-agent: *\nDisallow: /*?print=\n"), "/a?page=2", None),
+        # RFC 9309 2.3.1.3: "unavailable" (4xx) means there are no rules
+        (Response(404, b"no robots here"), "/a", None),
+        (Response(403, b"forbidden"), "/a", None),
+        (Response(410, b"gone"), "/a", None),
+        # 2.3.1.4: "unreachable" (5xx, no answer) means keep out; 429 reads as 5xx
+        (Response(500, b"down"), "/a", f"{RULES}: it answered HTTP 500, {KEEP_OUT}"),
+        (Response(503, b"busy"), "/a", f"{RULES}: it answered HTTP 503, {KEEP_OUT}"),
+        (Response(429, b"slow down"), "/a", f"{RULES}: it answered HTTP 429, {KEEP_OUT}"),
+        (
+            FaultyResponse(200, DISALLOW_ALL, cut_after=4),
+            "/a",
+            f"{RULES}: unreachable (connection failed: peer closed connection",
+        ),
+        (
+            FaultyResponse(200, DISALLOW_ALL, delay=1),
+            "/a",
+            f"{RULES}: unreachable (timed out after 0.3 s in total), {KEEP_OUT}",
+        ),
+        # 2.3.1.2: redirects are followed up to five hops; past that, no rules
+        (_moved("/robots/0"), "/a", RULES),
+        (_moved("/robots/4"), "/a", RULES),
+        (_moved("/robots/5"), "/a", None),
     ],
 )
 def test_robots_txt_decides_whether_a_page_is_fetched(
-    server: FaultyHTTPServer, robots: Response, path: str, allowed: bool
+    server: FaultyHTTPServer, robots: Response, path: str, refusal: str | None
 ) -> None:
     server.sequence("/robots.txt", [robots])
+    for hop in range(1, 6):  # /robots/N is N redirects away from the rules
+        server.route(f"/robots/{hop}", status=301, headers={"Location": f"/robots/{hop - 1}"})
+    server.route("/robots/0", DISALLOW_ALL, content_type="text/plain")
     for page in ("/a", "/private/1", "/public/1"):
         server.route(page, "page")
     url = server.url(path)
-    if allowed:
-        assert fetch_one(url, check_robots=True).body == b"page"
+    if refusal is None:
+        assert fetch_one(url, check_robots=True, total_timeout=0.3).body == b"page"
     else:
         with pytest.raises(FetchError) as caught:
-            fetch_one(url, check_robots=True)
-        assert str(caught.value) == f"{url}: disallowed by robots.txt"
+            fetch_one(url, check_robots=True, total_timeout=0.3)
+        assert str(caught.value).startswith(f"{url}: {refusal}")
         assert server.requests_to(path) == []
+
+
+def test_unreachable_robots_txt_keeps_the_pages_out() -> None:
+    """Nothing listens on the port: robots.txt is unreachable, so nothing is fetched there."""
+    base = f"http://127.0.0.1:{free_port()}"
+    pages = [f"{base}/news/{n}" for n in range(3)]
+    started = time.monotonic()
+    results = fetch_all(pages, check_robots=True)
+    for url, error in zip(pages, results, strict=True):
+        assert isinstance(error, FetchError)
+        assert str(error).startswith(f"{url}: {RULES}: unreachable (connection failed: ")
+        assert str(error).endswith(KEEP_OUT)
+    assert time.monotonic() - started < 5
+
+
+def test_a_failing_robots_txt_is_asked_once_for_the_run(server: FaultyHTTPServer) -> None:
+    server.route("/robots.txt", status=500)
+    pages = [server.route(f"/news/{n}", f"story {n}") for n in range(5)]
+    results = fetch_all(pages, check_robots=True, retries=1)
+    assert all(isinstance(r, FetchError) and "HTTP 500" in str(r) for r in results)
+    assert len(server.requests_to("/robots.txt")) == 2  # one try and one retry, for all pages
+    assert all(server.requests_to(f"/news/{n}") == [] for n in range(5))
 
 
 def test_robots_txt_is_fetched_once_per_host_for_many_pages(server: FaultyHTTPServer) -> None:
@@ -359,7 +491,8 @@ def test_one_fetcher_survives_a_server_full_of_faults(server: FaultyHTTPServer) 
         server.route("/metadata", status=302, headers={"Location": "http://169.254.169.254/"}): (
             "redirect refused"
         ),
-        f"http://127.0.0.1:{free_port()}/closed": "connection failed",
+        # robots.txt is asked first, and a host that does not answer keeps its pages out
+        f"http://127.0.0.1:{free_port()}/closed": "robots.txt: unreachable (connection failed",
         "file:///etc/passwd": "refused: scheme 'file'",
     }
     options = {"total_timeout": 0.5, "max_bytes": 100_000, "max_redirects": 3, "retries": 1}

@@ -226,3 +226,84 @@ def test_a_page_that_is_not_an_article_is_skipped_not_stored_from_the_feed(
     assert extracted.articles == [] and extracted.failures == []
     (skipped,) = extracted.not_articles
     assert skipped.target == pdf and "PDF" in skipped.reason
+
+
+def _page(title: str, sentence: str, *, head: str = "") -> str:
+    return (
+        f'<html lang="en"><head><title>{title}</title>{head}</head><body><article>'
+        f"<h1>{title}</h1><p>{sentence} Officials gave no further details on Sunday, and"
+        " observers said they expected more news later in the week.</p></article></body></html>"
+    )
+
+
+def test_categories_from_pages_and_feed_entries_are_stored(
+    tmp_path: Path, http_server: LoopbackHTTPServer, engine: Engine
+) -> None:
+    from sqlmodel import select
+
+    from flows.cli import _export_record
+    from storage import Article
+
+    keywords = '<meta name="keywords" content="Military, parades">'
+    tagged = http_server.route("/tagged", _page("Parade", "Launchers rolled by.", head=keywords))
+    plain = http_server.route("/plain", _page("Convoy", "A convoy crossed the river."))
+    budget = http_server.route("/budget", _page("Budget", "The budget passed at night."))
+    gone = http_server.url("/gone")
+    item = "<item><title>{}</title><link>{}</link>{}<description>{}</description></item>"
+    rss = RSS.format(
+        items=item.format(
+            "Parade", tagged, "<category>Defence</category><category>military</category>", ""
+        )
+        + item.format("Convoy", plain, "<category>World</category>", "")
+        + item.format("Border", gone, "<category>Border</category>", "Troops at the border.")
+    )
+    json_feed = (
+        '{"version": "https://jsonfeed.org/version/1.1", "items": '
+        f'[{{"id": "b1", "url": "{budget}", "tags": ["Economy", "economy", "Budget"]}}]}}'
+    )
+    sources = [
+        SourceSettings(name="rss", feed=http_server.route("/f.xml", rss)),
+        SourceSettings(name="json", feed=http_server.route("/f.json", json_feed)),
+    ]
+    settings = settings_in(tmp_path, *sources)
+    candidates = [c for source in sources for c in collect(source, settings).candidates]
+    extracted = extract(candidates)
+    with Session(engine) as session:
+        ids = ensure_sources(session=session, sources=[(s.name, "feed", s.feed) for s in sources])
+        session.commit()
+
+    store_and_match(
+        extracted.articles, engine=engine, rules=RuleSet([]), source_ids=ids, run_id=None
+    )
+
+    with Session(engine) as session:
+        rows = {row.url: row for row in session.exec(select(Article)).all()}
+    assert {url: (row.origin, row.categories) for url, row in rows.items()} == {
+        tagged: ("page", ["Military", "parades", "Defence"]),  # the page's first, then the feed's
+        plain: ("page", ["World"]),
+        budget: ("page", ["Economy", "Budget"]),
+        gone: ("feed", ["Border"]),  # the page failed: the feed entry stands in, tags and all
+    }
+    assert _export_record(rows[tagged], "rss")["categories"] == ["Military", "parades", "Defence"]
+
+
+def test_a_redirect_to_a_page_robots_txt_disallows_is_a_failure_naming_both_urls(
+    http_server: LoopbackHTTPServer,
+) -> None:
+    other = LoopbackHTTPServer().start()
+    try:
+        other.route("/robots.txt", "User-agent: *\nDisallow: /private\n", content_type="text/plain")
+        target = other.route("/private/story", PAGE)
+        start = http_server.route("/story", status=301, headers={"Location": target})
+
+        extracted = extract([Candidate(url=start, source="news", title="Story")])
+    finally:
+        other.stop()
+
+    assert extracted.articles == []
+    (failure,) = extracted.failures
+    assert (failure.target, failure.reason) == (
+        start,
+        f"{start}: redirect to {target} disallowed by robots.txt",
+    )
+    assert other.requests_to("/private/story") == []

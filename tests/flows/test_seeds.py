@@ -171,7 +171,8 @@ def test_url_list(tmp_path: Path) -> None:
 def test_html_seed(tmp_path: Path) -> None:
     page = """<html lang="en"><head><title>Bridge closed | Town Post</title>
     <link rel="canonical" href="https://town.example/bridge-closed">
-    <meta name="date" content="2025-06-01"></head>
+    <meta name="date" content="2025-06-01">
+    <meta name="keywords" content="roads, River bridge"></head>
     <body><article><h1>Bridge closed</h1>
     <p>The old river bridge will stay closed for repairs until the end of the summer,
     the town said.</p>
@@ -187,6 +188,7 @@ def test_html_seed(tmp_path: Path) -> None:
     assert article.title.startswith("Bridge closed")
     assert article.published_at == datetime(2025, 6, 1, tzinfo=UTC)
     assert article.text.startswith("The old river bridge")
+    assert article.categories == ("roads", "River bridge")  # a saved page keeps its keywords
 
 
 def test_html_seed_without_canonical_keeps_the_file_uri(tmp_path: Path) -> None:
