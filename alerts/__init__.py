@@ -10,47 +10,64 @@ Plain Python, never importing `flows` or `prefect`::
 Everything the rest of newswatch may use is re-exported here.
 """
 
-from alerts.channels import Channel, EmailChannel, WebhookChannel
+from alerts.backfill import backfill_rule
+from alerts.bundles import DigestState, digest_states
+from alerts.channels import AppriseChannel, Channel, EmailChannel, WebhookChannel
 from alerts.errors import AlertsError, DeliveryError, QueryError
-from alerts.ledger import AlertView, Fired, list_alerts, record_alerts
+from alerts.firstcontact import DEFAULT_BACKFILL
+from alerts.ledger import Fired, record_alerts
 from alerts.match import Document, Match
-from alerts.message import AlertMessage
+from alerts.message import AlertMessage, BundleMessage, Message, Outlet
 from alerts.notifiers import (
+    AppriseNotifier,
     EmailNotifier,
     Notifier,
     WebhookNotifier,
     notifier_for,
     verify_signature,
 )
-from alerts.outbox import DeliveryReport, OutboxItem, deliver_due
+from alerts.outbox import DeliveryReport, OutboxItem, RetryPolicy, deliver_due
 from alerts.query import Query, parse_query
 from alerts.rules import Rule
 from alerts.ruleset import RuleSet
+from alerts.views import AlertView, Requeued, list_alerts, requeue
 
 __all__ = [
+    "DEFAULT_BACKFILL",
     "AlertMessage",
     "AlertView",
     "AlertsError",
+    "AppriseChannel",
+    "AppriseNotifier",
+    "BundleMessage",
     "Channel",
     "DeliveryError",
     "DeliveryReport",
+    "DigestState",
     "Document",
     "EmailChannel",
     "EmailNotifier",
     "Fired",
     "Match",
+    "Message",
     "Notifier",
     "OutboxItem",
+    "Outlet",
     "Query",
     "QueryError",
+    "Requeued",
+    "RetryPolicy",
     "Rule",
     "RuleSet",
     "WebhookChannel",
     "WebhookNotifier",
+    "backfill_rule",
     "deliver_due",
+    "digest_states",
     "list_alerts",
     "notifier_for",
     "parse_query",
     "record_alerts",
+    "requeue",
     "verify_signature",
 ]

@@ -16,6 +16,10 @@ the model, and any unknown key is an error rather than a silently ignored typo::
     type = "webhook"
     url = "https://hooks.example.org/newswatch"
     secret = "env:NEWSWATCH_WEBHOOK_SECRET"
+
+    [channels.team]
+    type = "apprise"          # Slack, Discord, Telegram, ntfy... (https://github.com/caronc/apprise)
+    url = "env:NEWSWATCH_SLACK_URL"   # e.g. slack://T000/B000/XXXX, tgram://bot-token/chat-id
 """
 
 from __future__ import annotations
@@ -103,4 +107,29 @@ class WebhookChannel(BaseModel):
         return value
 
 
-Channel = Annotated[EmailChannel | WebhookChannel, Field(discriminator="type")]
+class AppriseChannel(BaseModel):
+    """Send each alert through apprise to any service its URL names (`slack://`, `discord://`,
+    `tgram://`, `ntfy://`, `json://`...). The whole URL is a secret: services put their
+    tokens in it, so a rejected one is never echoed in the error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    type: Literal["apprise"]
+    url: SecretStr
+
+    @field_validator("url")
+    @classmethod
+    def _apprise_knows_it(cls, value: SecretStr) -> SecretStr:
+        from alerts.notifiers.apprise import instantiate  # apprise is imported only when used
+
+        url = value.get_secret_value()
+        if instantiate(url) is None:
+            scheme = url.partition("://")[0] if "://" in url else "?"
+            raise ValueError(
+                f"apprise does not recognise this {scheme}:// URL "
+                "(see https://github.com/caronc/apprise/wiki for the services and their URLs)"
+            )
+        return value
+
+
+Channel = Annotated[EmailChannel | WebhookChannel | AppriseChannel, Field(discriminator="type")]

@@ -1,27 +1,57 @@
-"""The alert ledger: which (rule, article) pairs fired, and their pending deliveries.
+"""The alert ledger: which (rule, story) pairs fired, their outlets, and their deliveries.
 
-    alerts = record_alerts(session=session, rules=RuleSet(rules), articles=stored.new)
+    fired = record_alerts(session=session, rules=RuleSet(rules), articles=stored.new)
 
 Runs inside the caller's transaction, the one that stores the articles, so an
-article is never committed without its alerts and their outbox rows. The
-schema's unique (rule, article) constraint makes a pair fire once, ever, even
-when two processes match the same article at once.
+article is never committed without its alerts and their outbox rows.
+
+- **One alert per (rule, story)**, a unique key in the schema: when ten
+  outlets run one story, the rule fires once and the later copies are
+  attached to the alert (`alert_articles`), never sent again.
+- **First contact** (`alerts.firstcontact`): a rule does not fire on articles
+  stored before it existed, nor a new feed on old entries.
+- **Modes**: an immediate rule's deliveries are pending at once; a digest
+  rule's are held for its digest (`alerts.digest`).
+- **Storm breaker**: an immediate rule that fires more than its
+  `storm_limit` in one run sends one summary per channel instead. Its alerts
+  are still recorded; their deliveries are `summarised` and point at the
+  summary's delivery, which lists them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from sqlmodel import Session, col, select
 
-from alerts.match import Document
+from alerts.bundles import break_storm
+from alerts.firstcontact import (
+    SourceInfo,
+    batch_time,
+    is_fresh,
+    is_history,
+    register_rules,
+    source_infos,
+)
+from alerts.match import Document, Match
+from alerts.rules import Rule
 from alerts.ruleset import RuleSet
-from storage import Alert, Article, Delivery, alert_id, insert_ignoring_conflicts, utcnow
+from storage import (
+    Alert,
+    AlertArticle,
+    Article,
+    Delivery,
+    alert_id,
+    insert_ignoring_conflicts,
+    utcnow,
+)
 
-PENDING = "pending"
+PENDING, HELD = "pending", "held"
+DEFAULT_DIGEST = "daily"
 
 
 @dataclass(frozen=True)
@@ -37,113 +67,204 @@ class Fired:
     snippet: str
 
 
-def record_alerts(*, session: Session, rules: RuleSet, articles: Sequence[Article]) -> list[Fired]:
-    """Match every rule against every article; write new alerts and their deliveries."""
-    fired: list[Fired] = []
-    for article in articles:
-        document = Document.of(title=article.title, text=article.text)
-        for rule, match in rules.matches(document):
-            if article.id is None:
-                continue
-            new_id = alert_id(rule=rule.name, canonical=article.canonical_url)
-            row = {
-                "id": new_id,
-                "rule": rule.name,
-                "query": rule.query,
-                "article_id": article.id,
-                "terms": json.dumps(list(match.terms)),
-                "snippet": match.snippet,
-                "snippet_start": match.snippet_start,
-                "snippet_end": match.snippet_end,
-                "created_at": utcnow(),
-            }
-            if _insert(session, Alert, row):
-                _add_deliveries(session, alert=new_id, channels=rule.channels)
-                fired.append(
-                    Fired(
-                        new_id,
-                        rule.name,
-                        article.id,
-                        article.title,
-                        article.url,
-                        rule.channels,
-                        match.snippet,
-                    )
-                )
+def record_alerts(
+    *,
+    session: Session,
+    rules: RuleSet,
+    articles: Sequence[Article],
+    backfill: Mapping[str, timedelta | None] | None = None,
+    first_poll: Collection[str] | None = None,
+    now: datetime | None = None,
+) -> list[Fired]:
+    """Match every rule against every newly stored article: new alerts with their
+    deliveries, later outlets of an alerted story attached.
+
+    `backfill` maps a source's name to how far back its first poll alerts (None:
+    everything; a source not named: 24 hours). `first_poll` names the sources on their
+    first poll; None lets the store tell (no successful poll recorded yet).
+    """
+    if not articles:
+        return []
+    sources = source_infos(
+        session=session, source_ids=[a.source_id for a in articles], first_poll=first_poll
+    )
+    recorder = Recorder(
+        session=session,
+        rules=rules,
+        now=now or utcnow(),
+        backfill=dict(backfill or {}),
+        sources=sources,
+    )
+    fired = recorder.add(articles)
+    recorder.break_storms()
     return fired
 
 
-def _insert(session: Session, model: type[Alert] | type[Delivery], row: dict[str, object]) -> bool:
+@dataclass
+class Recorder:
+    """Records the alerts of one call (or one backfill) and remembers what it created."""
+
+    session: Session
+    rules: RuleSet
+    now: datetime
+    first_contact: bool = True  # False: a deliberate backfill, which fires on history too
+    backfill: dict[str, timedelta | None] = field(default_factory=dict)
+    sources: dict[int, SourceInfo] = field(default_factory=dict)
+    created: dict[str, list[str]] = field(default_factory=dict)  # rule → new alert ids
+    runs: dict[str, set[int | None]] = field(default_factory=dict)  # rule → runs that fired it
+    _gates: dict[str, datetime] | None = None  # rule → stored before this is history
+    _known: dict[tuple[str, int], str] = field(default_factory=dict)  # (rule, story) → alert
+
+    def add(self, articles: Sequence[Article]) -> list[Fired]:
+        """Match `articles`; returns the alerts they created."""
+        if self._gates is None:
+            since = batch_time(articles, now=self.now) if self.first_contact else self.now
+            self._gates = register_rules(session=self.session, rules=self.rules.rules, since=since)
+        unknown = {a.source_id for a in articles} - self.sources.keys()
+        if unknown:
+            self.sources |= source_infos(session=self.session, source_ids=unknown)
+        matched = [(a, self._matches(a)) for a in articles if a.id is not None]
+        self._load_known(matched)
+        fired: list[Fired] = []
+        for article, matches in matched:
+            for rule, match in matches:
+                alert = self._record(article, rule, match)
+                if alert is not None:
+                    fired.append(alert)
+        return fired
+
+    def break_storms(self, *, scope: str | None = None) -> None:
+        """Summarise each immediate rule that fired more than its storm limit: in its run
+        when all its new alerts came from one run, else in this call (`scope` names it)."""
+        for rule in self.rules.rules:
+            ids = self.created.get(rule.name)
+            if not ids or rule.mode != "immediate":
+                continue
+            runs = self.runs.get(rule.name, set())
+            run_id = next(iter(runs)) if len(runs) == 1 and scope is None else None
+            break_storm(
+                session=self.session,
+                rule=rule,
+                alert_ids=ids,
+                run_id=run_id,
+                scope=scope or f"call:{self.now.isoformat()}:{ids[0]}",
+                now=self.now,
+            )
+
+    def _matches(self, article: Article) -> list[tuple[Rule, Match]]:
+        source = self.sources.get(article.source_id)
+        document = Document.of(
+            title=article.title,
+            text=article.text,
+            source=source.name if source else "",
+            site=(urlsplit(article.url).hostname or "").lower(),
+            lang=article.language,
+        )
+        return self.rules.matches(document)
+
+    def _load_known(self, matched: list[tuple[Article, list[tuple[Rule, Match]]]]) -> None:
+        """The alerts already recorded for these stories, one query per batch."""
+        stories = {a.story_id for a, matches in matched if matches} - {
+            story for _, story in self._known
+        }
+        if not stories:
+            return
+        query = select(Alert.rule, Alert.story_id, Alert.id).where(
+            col(Alert.story_id).in_(sorted(stories))
+        )
+        for rule, story, existing in self.session.exec(query).all():
+            self._known[(rule, story)] = existing
+
+    def _record(self, article: Article, rule: Rule, match: Match) -> Fired | None:
+        assert article.id is not None
+        gate = (self._gates or {}).get(rule.name)
+        if self.first_contact and is_history(article, gate):
+            return None
+        existing = self._known.get((rule.name, article.story_id))
+        if existing is None:
+            if self.first_contact and not self._fresh(article):
+                return None
+            created = self._create(article, rule, match)
+            if created is not None:
+                return created
+            existing = self._winner(rule.name, article.story_id)
+            if existing is None:
+                return None
+        self._attach(existing, article)
+        return None
+
+    def _fresh(self, article: Article) -> bool:
+        source = self.sources.get(article.source_id)
+        return is_fresh(article, source, backfill=self.backfill, now=self.now)
+
+    def _create(self, article: Article, rule: Rule, match: Match) -> Fired | None:
+        """Insert the alert, its first outlet and its deliveries; None if another process
+        recorded this (rule, story) first."""
+        assert article.id is not None
+        new_id = alert_id(rule=rule.name, canonical=article.canonical_url)
+        row = {
+            "id": new_id,
+            "rule": rule.name,
+            "query": rule.query,
+            "story_id": article.story_id,
+            "article_id": article.id,
+            "run_id": article.run_id,
+            "terms": json.dumps(list(match.terms)),
+            "snippet": match.snippet,
+            "snippet_start": match.snippet_start,
+            "snippet_end": match.snippet_end,
+            "created_at": self.now,
+        }
+        if not _insert(self.session, Alert, row):
+            return None
+        self._known[(rule.name, article.story_id)] = new_id
+        self.created.setdefault(rule.name, []).append(new_id)
+        self.runs.setdefault(rule.name, set()).add(article.run_id)
+        self._attach(new_id, article)
+        self._add_deliveries(new_id, rule)
+        return Fired(
+            new_id, rule.name, article.id, article.title, article.url, rule.channels, match.snippet
+        )
+
+    def _winner(self, rule: str, story: int) -> str | None:
+        query = select(Alert.id).where(col(Alert.rule) == rule, col(Alert.story_id) == story)
+        found = self.session.exec(query).first()
+        if found is not None:
+            self._known[(rule, story)] = found
+        return found
+
+    def _attach(self, alert: str, article: Article) -> None:
+        source = self.sources.get(article.source_id)
+        row = {
+            "alert_id": alert,
+            "article_id": article.id,
+            "source": source.name if source else "",
+            "url": article.url,
+            "attached_at": self.now,
+        }
+        _insert(self.session, AlertArticle, row)
+
+    def _add_deliveries(self, alert: str, rule: Rule) -> None:
+        digest = rule.mode == "digest"
+        for channel in rule.channels:
+            row = {
+                "key": alert,
+                "kind": "alert",
+                "rule": rule.name,
+                "alert_id": alert,
+                "channel": channel,
+                "status": HELD if digest else PENDING,
+                "digest": (rule.digest or DEFAULT_DIGEST) if digest else None,
+                "created_at": self.now,
+                "updated_at": self.now,
+            }
+            _insert(self.session, Delivery, row)
+
+
+def _insert(
+    session: Session, model: type[Alert] | type[AlertArticle] | type[Delivery], row: dict
+) -> bool:
+    """Insert `row` unless it breaks a unique key; whether it went in."""
     table = model.__table__  # type: ignore[attr-defined]
     statement = insert_ignoring_conflicts(session, table).values(**row).returning(table.c.id)
     return session.execute(statement).scalar_one_or_none() is not None
-
-
-def _add_deliveries(session: Session, *, alert: str, channels: Sequence[str]) -> None:
-    for channel in channels:
-        row = {"alert_id": alert, "channel": channel, "status": PENDING, "updated_at": utcnow()}
-        _insert(session, Delivery, row)
-
-
-@dataclass(frozen=True)
-class AlertView:
-    """An alert as `newswatch alerts list` shows it, with each channel's delivery state."""
-
-    id: str
-    rule: str
-    article_url: str
-    title: str
-    snippet: str
-    created_at: datetime
-    deliveries: dict[str, dict[str, object]]
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "rule": self.rule,
-            "article_url": self.article_url,
-            "title": self.title,
-            "snippet": self.snippet,
-            "created_at": self.created_at.isoformat(),
-            "deliveries": self.deliveries,
-        }
-
-
-def list_alerts(*, session: Session, status: str | None = None) -> list[AlertView]:
-    """Alerts, newest first; with `status`, only those with a delivery in that state."""
-    query = (
-        select(Alert, Article)
-        .join(Article, col(Article.id) == col(Alert.article_id))
-        .order_by(col(Alert.created_at).desc(), col(Alert.id))
-    )
-    rows = session.exec(query).all()
-    by_alert: dict[str, list[Delivery]] = {}
-    for delivery in session.exec(select(Delivery).order_by(col(Delivery.id))).all():
-        by_alert.setdefault(delivery.alert_id, []).append(delivery)
-    views = []
-    for alert, article in rows:
-        deliveries = by_alert.get(alert.id, [])
-        if status is not None and all(d.status != status for d in deliveries):
-            continue
-        states = {d.channel: _delivery_state(d) for d in deliveries}
-        views.append(
-            AlertView(
-                alert.id,
-                alert.rule,
-                article.url,
-                article.title,
-                alert.snippet,
-                alert.created_at,
-                states,
-            )
-        )
-    return views
-
-
-def _delivery_state(delivery: Delivery) -> dict[str, object]:
-    return {
-        "status": delivery.status,
-        "attempts": delivery.attempts,
-        "last_error": delivery.last_error,
-        "sent_at": delivery.sent_at.isoformat() if delivery.sent_at else None,
-    }

@@ -1,18 +1,28 @@
-"""The delivery outbox: sends pending deliveries, each exactly once per (alert, channel).
+"""The delivery outbox: sends each due delivery once, retries failures, dead-letters the rest.
 
-    report = await deliver_due(engine=engine, notifiers=notifiers)
+    report = await deliver_due(engine=engine, notifiers=notifiers, policy=RetryPolicy())
 
-A delivery is claimed (status `sending`, committed) before it is sent, so a
-second process skips it; a failed send puts it back to `pending` with the
-reason, for the next run. A process that dies between sending and recording
-leaves a claim that expires after `lease`; the delivery is then sent again,
-and the webhook's `Idempotency-Key` (the alert id) lets receivers drop it.
+One delivery is one message to one channel: an alert, a storm summary or a
+digest (`alerts.bundles`, which also makes the digests that are due first).
+
+- **Claim before send.** A delivery is claimed (status `sending`, committed)
+  before it is sent, so a second process skips it. A process that dies
+  between sending and recording leaves a claim that expires after the lease;
+  the delivery is then sent again with the same key (the webhook's
+  `Idempotency-Key`, the email's Message-ID), so a receiver can drop it.
+- **Retries.** A failed send goes back to `pending` with `attempts + 1` and
+  `next_attempt_at` after an exponential backoff with jitter; after the last
+  attempt it is `dead`: kept, listed, never silently dropped, until
+  `newswatch alerts retry` re-queues it.
+- **Messages are built when sent** (`alerts.compose`), so an alert lists every
+  outlet known at that moment.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
+import logging
+import random
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,69 +30,81 @@ from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from alerts.bundles import bundle_digests
+from alerts.compose import compose
 from alerts.errors import DeliveryError
-from alerts.message import AlertMessage
+from alerts.message import Message
 from alerts.notifiers import Notifier
-from storage import Alert, Article, Delivery, Source, utcnow
+from storage import Delivery, utcnow
 
-PENDING, SENDING, SENT = "pending", "sending", "sent"
+PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
 DEFAULT_LEASE = timedelta(minutes=10)
+log = logging.getLogger("newswatch.alerts")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How failed deliveries are retried.
+
+    After failure n the next attempt waits `backoff * 2**(n-1)`, at most
+    `max_backoff`, stretched or shrunk by up to `jitter` so retries of many
+    deliveries spread out; failure number `max_attempts` makes it dead.
+    With the defaults: 5, 10, 20, 40, 80 minutes, then dead.
+    """
+
+    max_attempts: int = 6
+    backoff: timedelta = timedelta(minutes=5)
+    max_backoff: timedelta = timedelta(hours=6)
+    jitter: float = 0.2
+    lease: timedelta = DEFAULT_LEASE
+
+    def delay(self, attempts: int, *, rng: random.Random) -> timedelta:
+        """The wait after the `attempts`-th failed attempt."""
+        base = min(self.backoff * 2 ** min(max(attempts - 1, 0), 20), self.max_backoff)
+        return base * (1 + rng.uniform(-self.jitter, self.jitter))
 
 
 @dataclass(frozen=True)
 class OutboxItem:
     delivery_id: int
     channel: str
-    message: AlertMessage
+    kind: str
+    key: str
 
 
 @dataclass
 class DeliveryReport:
-    sent: list[tuple[str, str]] = field(default_factory=list)  # (alert id, channel)
-    failed: list[tuple[str, str, str]] = field(default_factory=list)  # (alert id, channel, why)
+    """What one delivery step did. `failed` also holds the deliveries that went dead."""
+
+    sent: list[tuple[str, str]] = field(default_factory=list)  # (key, channel)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)  # (key, channel, why)
+    dead: list[tuple[str, str, str]] = field(default_factory=list)  # (key, channel, why)
 
     @property
     def pending(self) -> int:
-        return len(self.failed)
-
-
-def due_deliveries(*, session: Session, now: datetime, lease: timedelta) -> list[OutboxItem]:
-    """Deliveries waiting to be sent, and claims old enough to count as abandoned."""
-    query = (
-        select(Delivery, Alert, Article, Source.name)
-        .join(Alert, col(Alert.id) == col(Delivery.alert_id))
-        .join(Article, col(Article.id) == col(Alert.article_id))
-        .join(Source, col(Source.id) == col(Article.source_id))
-        .where(_due(now=now, lease=lease))
-        .order_by(col(Delivery.id))
-    )
-    return [
-        OutboxItem(delivery.id, delivery.channel, _message(alert, article, source))
-        for delivery, alert, article, source in session.exec(query).all()
-        if delivery.id is not None
-    ]
+        return len(self.failed) - len(self.dead)
 
 
 def _due(*, now: datetime, lease: timedelta):  # type: ignore[no-untyped-def]
-    abandoned = (col(Delivery.status) == SENDING) & (col(Delivery.claimed_at) < now - lease)
-    return or_(col(Delivery.status) == PENDING, abandoned)
-
-
-def _message(alert: Alert, article: Article, source: str) -> AlertMessage:
-    return AlertMessage(
-        alert_id=alert.id,
-        rule=alert.rule,
-        query=alert.query,
-        title=article.title,
-        url=article.url,
-        source=source,
-        published_at=article.published_at,
-        snippet=alert.snippet,
-        snippet_start=alert.snippet_start,
-        snippet_end=alert.snippet_end,
-        terms=tuple(json.loads(alert.terms)),
-        matched_at=alert.created_at,
+    waiting = (col(Delivery.status) == PENDING) & or_(
+        col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now
     )
+    abandoned = (col(Delivery.status) == SENDING) & (col(Delivery.claimed_at) < now - lease)
+    return or_(waiting, abandoned)
+
+
+def due_deliveries(
+    *, session: Session, now: datetime, lease: timedelta, only: Collection[int] | None = None
+) -> list[OutboxItem]:
+    """Deliveries waiting to be sent, and claims old enough to count as abandoned."""
+    query = select(Delivery).where(_due(now=now, lease=lease)).order_by(col(Delivery.id))
+    if only is not None:
+        query = query.where(col(Delivery.id).in_(sorted(only)))
+    return [
+        OutboxItem(row.id, row.channel, row.kind, row.key)
+        for row in session.exec(query).all()
+        if row.id is not None
+    ]
 
 
 def claim(*, session: Session, delivery_id: int, now: datetime, lease: timedelta) -> bool:
@@ -97,49 +119,118 @@ def claim(*, session: Session, delivery_id: int, now: datetime, lease: timedelta
     return claimed
 
 
-def settle(*, session: Session, delivery_id: int, now: datetime, error: str | None) -> None:
-    """Record the outcome of a claimed delivery: sent, or back to pending with the reason."""
-    values: dict[str, object] = {"updated_at": now, "last_error": error}
-    values.update({"status": SENT, "sent_at": now} if error is None else {"status": PENDING})
-    session.execute(update(Delivery).where(col(Delivery.id) == delivery_id).values(**values))
+def settle(
+    *,
+    session: Session,
+    delivery_id: int,
+    claimed_at: datetime,
+    now: datetime,
+    error: str | None,
+    policy: RetryPolicy,
+    rng: random.Random,
+) -> Delivery | None:
+    """Record the outcome of our claim: sent, pending until `next_attempt_at`, or dead.
+    Nothing changes when the claim was lost (it expired and another process took it)."""
+    row = session.get(Delivery, delivery_id)
+    if row is None or row.status != SENDING or row.claimed_at != claimed_at:
+        return None
+    row.updated_at, row.last_error = now, error
+    if error is None:
+        row.status, row.sent_at, row.next_attempt_at = SENT, now, None
+    elif row.attempts >= policy.max_attempts:
+        row.status, row.next_attempt_at = DEAD, None
+    else:
+        row.status = PENDING
+        row.next_attempt_at = now + policy.delay(row.attempts, rng=rng)
+    session.add(row)
     session.commit()
+    session.refresh(row)
+    return row
 
 
 async def deliver_due(
     *,
     engine: Engine,
     notifiers: Mapping[str, Notifier],
-    lease: timedelta = DEFAULT_LEASE,
+    policy: RetryPolicy | None = None,
     clock: Callable[[], datetime] = utcnow,
+    only: Collection[int] | None = None,
+    digest_now: bool = False,
+    rng: random.Random | None = None,
 ) -> DeliveryReport:
-    """Send every due delivery once through its channel's notifier."""
+    """Make the digests that are due (all held ones with `digest_now`), then send every due
+    delivery (only those in `only`, when given) once through its channel's notifier."""
+    policy = policy or RetryPolicy()
+    rng = rng or random.Random()
     report = DeliveryReport()
     with Session(engine) as session:
-        items = due_deliveries(session=session, now=clock(), lease=lease)
+        bundle_digests(session=session, now=clock(), force=digest_now)
+        session.commit()
+        items = due_deliveries(session=session, now=clock(), lease=policy.lease, only=only)
     for item in items:
         notifier = notifiers.get(item.channel)
         if notifier is None:
             why = f"channel {item.channel!r} is not configured; the delivery waits for it"
-            report.failed.append((item.message.alert_id, item.channel, why))
+            report.failed.append((item.key, item.channel, why))
             continue
-        with Session(engine) as session:
-            if not claim(session=session, delivery_id=item.delivery_id, now=clock(), lease=lease):
-                continue
-        error = await _send(notifier, item.message)
-        with Session(engine) as session:
-            settle(session=session, delivery_id=item.delivery_id, now=clock(), error=error)
-        if error is None:
-            report.sent.append((item.message.alert_id, item.channel))
-        else:
-            report.failed.append((item.message.alert_id, item.channel, error))
+        await _deliver_one(
+            engine, item, notifier, policy=policy, clock=clock, rng=rng, report=report
+        )
     return report
 
 
-async def _send(notifier: Notifier, message: AlertMessage) -> str | None:
+async def _deliver_one(
+    engine: Engine,
+    item: OutboxItem,
+    notifier: Notifier,
+    *,
+    policy: RetryPolicy,
+    clock: Callable[[], datetime],
+    rng: random.Random,
+    report: DeliveryReport,
+) -> None:
+    claimed_at = clock()
+    with Session(engine) as session:
+        if not claim(
+            session=session, delivery_id=item.delivery_id, now=claimed_at, lease=policy.lease
+        ):
+            return
+        delivery = session.get(Delivery, item.delivery_id)
+        message = compose(session=session, delivery=delivery) if delivery else None
+    error = None if message is None else await _send(notifier, message)
+    with Session(engine) as session:
+        row = settle(
+            session=session,
+            delivery_id=item.delivery_id,
+            claimed_at=claimed_at,
+            now=clock(),
+            error=error,
+            policy=policy,
+            rng=rng,
+        )
+    if row is None:
+        return
+    what = f"{item.kind} {item.key} to {item.channel} ({notifier.describe()})"
+    if error is None:
+        log.info("sent %s", what)
+        report.sent.append((item.key, item.channel))
+        return
+    if row.status == DEAD:
+        why = f"{error} (attempt {row.attempts} of {policy.max_attempts}: dead; "
+        why += f"`newswatch alerts retry {row.id}` sends it again)"
+        report.dead.append((item.key, item.channel, why))
+    else:
+        when = row.next_attempt_at.isoformat(timespec="seconds") if row.next_attempt_at else "?"
+        why = f"{error} (attempt {row.attempts} of {policy.max_attempts}; next after {when})"
+    log.warning("could not send %s: %s", what, why)
+    report.failed.append((item.key, item.channel, why))
+
+
+async def _send(notifier: Notifier, message: Message) -> str | None:
     try:
         await notifier.send(message)
     except DeliveryError as error:
         return str(error)
     except Exception as error:  # a notifier bug must not strand the claim until the lease ends
-        return f"{notifier.name}: unexpected {type(error).__name__}: {error}"
+        return notifier.scrub(f"{notifier.name}: unexpected {type(error).__name__}: {error}")
     return None

@@ -1,61 +1,130 @@
 """The rule query language: parse a query once into an immutable tree, match it many times.
 
-    parse_query('"missile launcher" AND (Pyongyang OR Pjöngjang) -drill')
+    parse_query('"missile launcher" NEAR/5 Pyongyang (drone OR Pjöng*) -drill site:reuters.com')
 
-Grammar, loosest binding first (NOT > AND > OR)::
+Grammar, loosest binding first (so NEAR binds tighter than NOT, NOT than AND, AND than OR)::
 
     query   := and ("OR" and)*
     and     := unary (["AND"] unary)*        adjacent terms mean AND
-    unary   := ("NOT" | "-") unary | primary
-    primary := WORD | "PHRASE" | "(" query ")"
+    unary   := ("NOT" | "-") unary | near
+    near    := primary [("NEAR" | "NEAR/" N) primary]    both sides a word or phrase
+    primary := WORD | WORD* | "PHRASE" | "(" query ")" | FIELD: primary
 
-Keywords are upper case; `and`, `or`, `not` in lower case are words. A bare
-word with inner punctuation (`U.S.`, `covid-19`) matches as a phrase of its
-words. A query must contain something that has to appear: `-drill` alone, or
-`a OR -b`, would match nearly every article, so it is rejected, like every
-other invalid query, with a `QueryError` naming the position. The parser is a
-hand-written scanner: nothing from the query is ever compiled into a regex.
+Keywords are upper case; `and`, `or`, `not`, `near` in lower case are words. A
+bare word with inner punctuation (`U.S.`, `covid-19`) matches as a phrase of
+its words; `launch*` matches every word starting with `launch`. Fields:
+`title:` and `text:` scope a word, phrase or group to one part of the article;
+`source:`, `site:` and `lang:` filter on the article's source name, host
+(subdomains included) and language (`lang:en` takes `en-GB`).
+
+A query must contain a word or phrase that has to appear: `-drill` or
+`source:dw` alone would match nearly every article, so they are rejected, like
+every other invalid query, with a `QueryError` naming the position. This is
+also what lets `RuleSet` skip every rule none of whose positive terms occur.
+Sizes are capped (`MAX_*`) so no query can make parsing or matching slow. The
+parser is a hand-written scanner: nothing from the query is compiled into a regex.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Literal, cast
 
 from alerts.errors import QueryError
 from alerts.match import (
+    FIELDS,
     Document,
+    Field,
     Hit,
     Match,
+    Pattern,
     build_match,
+    fold_name,
+    host_of,
     is_soft_separator,
     squeeze,
     tokenise,
-    word_forms,
 )
 
 MAX_DEPTH = 64
+MAX_QUERY_LENGTH = 20_000
+MAX_TERMS = 1_000
+MAX_PHRASE_WORDS = 64
+MIN_PREFIX = 3
+DEFAULT_NEAR = 10
+MAX_NEAR = 100
+
+Filtered = Literal["source", "site", "lang"]
+TEXT_FIELDS: tuple[str, ...] = FIELDS
+FILTERS: tuple[Filtered, ...] = ("source", "site", "lang")
+_OPERAND_STARTS = frozenset({"WORD", "PHRASE", "(", "NOT", "FIELD"})
 _QUOTES = {'"': '"', "“": "”"}
-_OPERAND_STARTS = frozenset({"WORD", "PHRASE", "(", "NOT"})
 
 
 @dataclass(frozen=True)
 class Term:
-    """A word or phrase: each of its words with the forms it matches (see `word_forms`)."""
+    """A word, phrase or prefix as written (`text`), what it looks for, and where:
+    `field` None means the title or the text."""
 
     text: str
-    forms: tuple[frozenset[str], ...]
-    joins: tuple[str, ...]
+    pattern: Pattern
+    field: Field | None
     position: int
 
     def find(self, document: Document) -> tuple[Hit, ...] | None:
-        in_title = document.title.first_span(self.forms, self.joins)
-        in_text = document.text.first_span(self.forms, self.joins)
-        hits = (
-            *((Hit(self.text, "title", *in_title),) if in_title else ()),
-            *((Hit(self.text, "text", *in_text),) if in_text else ()),
-        )
-        return hits or None
+        """The first occurrence in the title, then in the text (the hot path of matching)."""
+        title = document.title.first_span(self.pattern) if self.field != "text" else None
+        text = document.text.first_span(self.pattern) if self.field != "title" else None
+        if text is None:
+            return None if title is None else (Hit(self.text, "title", *title),)
+        in_text = Hit(self.text, "text", *text)
+        return (in_text,) if title is None else (Hit(self.text, "title", *title), in_text)
+
+
+@dataclass(frozen=True)
+class Near:
+    """Two terms at most `distance` words apart, in either order, in one field."""
+
+    left: Term
+    right: Term
+    distance: int
+    field: Field | None
+    position: int
+
+    def find(self, document: Document) -> tuple[Hit, ...] | None:
+        hits = []
+        for name in (self.field,) if self.field else FIELDS:
+            index = document.field(name)
+            if (
+                index.first_span(self.left.pattern) is None
+                or index.first_span(self.right.pattern) is None
+            ):
+                continue  # the usual case, told by memoised lookups: no positions to pair
+            pair = index.near(self.left.pattern, self.right.pattern, self.distance)
+            if pair is not None:
+                hits.append(Hit(self.left.text, name, *pair[0]))
+                hits.append(Hit(self.right.text, name, *pair[1]))
+        return tuple(hits) or None
+
+
+@dataclass(frozen=True)
+class Filter:
+    """`source:`, `site:` or `lang:`: true or false for the article, never a hit."""
+
+    name: Filtered
+    value: str
+    position: int
+
+    def find(self, document: Document) -> tuple[Hit, ...] | None:
+        found: str = getattr(document, self.name)
+        if found == self.value:
+            return ()
+        if self.name == "site":  # subdomains: site:example.com takes www.example.com
+            return () if found.endswith("." + self.value) else None
+        if self.name == "lang":  # regions: lang:en takes en-GB
+            return () if found.startswith(self.value + "-") else None
+        return None
 
 
 @dataclass(frozen=True)
@@ -96,7 +165,7 @@ class Or:
         return tuple(hit for hits in found if hits for hit in hits)
 
 
-Node = Term | Not | And | Or
+Node = Term | Near | Filter | Not | And | Or
 
 
 @dataclass(frozen=True)
@@ -118,94 +187,34 @@ class Query:
 
 def parse_query(text: str) -> Query:
     """Parse `text`, or raise `QueryError(message, query=text, position=...)`."""
+    if len(text) > MAX_QUERY_LENGTH:
+        message = f"query longer than {MAX_QUERY_LENGTH:,} characters; split it into several rules"
+        raise QueryError(message, query=text, position=MAX_QUERY_LENGTH)
     lexemes = _lex(text)
     if not lexemes:
         raise QueryError("empty query", query=text, position=0)
     root = _Parser(text, lexemes).parse()
-    offender = _negations_only(root)
+    offender = _true_without_terms(root)
+    if isinstance(offender, Filter):
+        message = f"{offender.name}: only narrows; add a word or phrase that must appear"
+        raise QueryError(message, query=text, position=offender.position)
     if offender is not None:
-        raise QueryError(
-            "only negations here, nothing that must appear", query=text, position=offender.position
-        )
+        message = "only negations here, nothing that must appear"
+        raise QueryError(message, query=text, position=offender.position)
     return Query(text, root)
 
 
-def _negations_only(node: Node) -> Node | None:
-    """The part of the tree that could be true without any positive term, if any."""
-    if isinstance(node, Term):
-        return None
-    if isinstance(node, Not):
+def _true_without_terms(node: Node) -> Not | Filter | None:
+    """The first negation or filter that could make `node` true while no positive
+    term occurs, if any."""
+    if isinstance(node, Not | Filter):
         return node
     if isinstance(node, And):
-        return node if all(_negations_only(child) for child in node.children) else None
-    return next((child for child in node.children if _negations_only(child)), None)
-
-
-@dataclass(frozen=True)
-class _Lexeme:
-    kind: str  # WORD, PHRASE, AND, OR, NOT, "(", ")"
-    text: str
-    position: int
-
-
-def _lex(query: str) -> list[_Lexeme]:
-    lexemes: list[_Lexeme] = []
-    index = 0
-    while index < len(query):
-        char = query[index]
-        if char.isspace():
-            index += 1
-        elif char in "()":
-            lexemes.append(_Lexeme(char, char, index))
-            index += 1
-        elif char in _QUOTES:
-            lexemes.append(_phrase(query, index))
-            index = lexemes[-1].position + len(lexemes[-1].text) + 2
-        elif char == "-":
-            lexemes.append(_minus(query, index))
-            index += 1
-        else:
-            lexemes.append(_word(query, index))
-            index += len(lexemes[-1].text)
-    return lexemes
-
-
-def _phrase(query: str, start: int) -> _Lexeme:
-    close = query.find(_QUOTES[query[start]], start + 1)
-    if close < 0:
-        raise QueryError("unclosed quote", query=query, position=start)
-    return _Lexeme("PHRASE", query[start + 1 : close], start)
-
-
-def _minus(query: str, start: int) -> _Lexeme:
-    following = query[start + 1 : start + 2]
-    if not following or following.isspace() or following == ")":
-        raise QueryError("dangling '-'", query=query, position=start)
-    return _Lexeme("NOT", "-", start)
-
-
-def _word(query: str, start: int) -> _Lexeme:
-    end = start
-    while end < len(query) and not query[end].isspace() and query[end] not in '()"“':
-        end += 1
-    text = query[start:end]
-    return _Lexeme(text if text in ("AND", "OR", "NOT") else "WORD", text, start)
-
-
-def _term(lexeme: _Lexeme, query: str) -> Term:
-    """A `Term` from a word or phrase; a term with no letters or digits is an error."""
-    tokens = tokenise(lexeme.text)
-    if not tokens:
-        what = "empty phrase" if lexeme.kind == "PHRASE" else "term without letters or digits"
-        raise QueryError(what, query=query, position=lexeme.position)
-    joins = tuple(_join(lexeme.text[left.end : right.start]) for left, right in pairwise(tokens))
-    forms = tuple(word_forms(token.key) for token in tokens)
-    return Term(lexeme.text, forms, joins, lexeme.position)
-
-
-def _join(separator: str) -> str:
-    """What the query wrote between two words of a term: "" for a space or hyphen, else "."."""
-    return "" if is_soft_separator(separator) else squeeze(separator)
+        offenders = [_true_without_terms(child) for child in node.children]
+        return offenders[0] if all(offenders) else None
+    if isinstance(node, Or):
+        return next(filter(None, map(_true_without_terms, node.children)), None)
+    return None
 
 
 class _Parser:
@@ -216,6 +225,8 @@ class _Parser:
         self.lexemes = lexemes
         self.index = 0
         self.depth = 0
+        self.terms = 0
+        self.scope: Field | None = None
 
     def parse(self) -> Node:
         node = self._or()
@@ -242,19 +253,37 @@ class _Parser:
     def _unary(self) -> Node:
         lexeme = self._peek()
         if lexeme is None or lexeme.kind != "NOT":
-            return self._primary()
+            return self._near()
         self._take_operator()
         with self._nested(lexeme):
             return Not(self._unary(), lexeme.position)
 
+    def _near(self) -> Node:
+        left = self._primary()
+        operator = self._peek()
+        if operator is None or operator.kind != "NEAR":
+            return left
+        self._take_operator()
+        right = self._peek()
+        if not isinstance(left, Term) or left.field != self.scope:
+            raise self._error(_NEAR_OPERANDS, operator if not isinstance(left, Term) else left)
+        if right is None or right.kind not in ("WORD", "PHRASE"):
+            raise self._error(_NEAR_OPERANDS, right or operator)
+        term = self._term(self._take())
+        if (after := self._peek()) is not None and after.kind == "NEAR":
+            raise self._error("NEAR joins exactly two terms; combine pairs with AND", after)
+        return Near(left, term, operator.distance, self.scope, left.position)
+
     def _primary(self) -> Node:
         lexeme = self._take()
-        if lexeme.kind in ("AND", "OR"):
+        if lexeme.kind in ("AND", "OR", "NEAR"):
             raise self._error(f"dangling {lexeme.text}", lexeme)
         if lexeme.kind == ")":
             raise self._error("unmatched ')'", lexeme)
+        if lexeme.kind == "FIELD":
+            return self._field(lexeme)
         if lexeme.kind != "(":
-            return _term(lexeme, self.query)
+            return self._term(lexeme)
         if (inner := self._peek()) is not None and inner.kind == ")":
             raise self._error("empty parentheses", lexeme)
         with self._nested(lexeme):
@@ -264,8 +293,49 @@ class _Parser:
         self.index += 1
         return node
 
+    def _term(self, lexeme: _Lexeme) -> Term:
+        self._count(lexeme)
+        pattern = _pattern(lexeme, self.query)
+        if len(pattern.words) > MAX_PHRASE_WORDS:
+            message = f"phrase of {len(pattern.words):,} words; at most {MAX_PHRASE_WORDS}"
+            raise self._error(message, lexeme)
+        return Term(lexeme.text, pattern, self.scope, lexeme.position)
+
+    def _field(self, lexeme: _Lexeme) -> Node:
+        """`title:` / `text:` scope what follows; `source:`, `site:`, `lang:` filter."""
+        name = lexeme.text[:-1].lower()
+        if name not in (*TEXT_FIELDS, *FILTERS):
+            known = ", ".join(f"{known}:" for known in (*TEXT_FIELDS, *FILTERS))
+            message = f"unknown field {lexeme.text!r} (known: {known}; quote a word with ':')"
+            raise self._error(message, lexeme)
+        value = self._peek()
+        wanted = ("WORD", "PHRASE") if name in FILTERS else ("WORD", "PHRASE", "(")
+        if value is None or value.position != lexeme.end or value.kind not in wanted:
+            what = "a word or phrase" if name in FILTERS else "a word, phrase or (group)"
+            raise self._error(f"{lexeme.text} needs {what} right after the colon", lexeme)
+        if name in TEXT_FIELDS:
+            return self._scoped(cast(Field, name), lexeme)
+        self._count(self._take())
+        return Filter(cast(Filtered, name), _filter_value(name, value, self.query), lexeme.position)
+
+    def _scoped(self, name: Field, lexeme: _Lexeme) -> Node:
+        """What follows `title:` or `text:`, each of its terms looked for there only."""
+        if self.scope is not None:
+            raise self._error(f"{lexeme.text} inside {self.scope}:(...)", lexeme)
+        self.scope = name
+        try:
+            return self._primary()
+        finally:
+            self.scope = None
+
+    def _count(self, lexeme: _Lexeme) -> None:
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            message = f"more than {MAX_TERMS:,} terms; split the query into several rules"
+            raise self._error(message, lexeme)
+
     def _take_operator(self) -> None:
-        """Consume AND, OR or NOT, which must be followed by something to apply to."""
+        """Consume AND, OR, NOT or NEAR, which must be followed by something to apply to."""
         operator = self._take()
         following = self._peek()
         if following is None or following.kind not in _OPERAND_STARTS:
@@ -282,8 +352,160 @@ class _Parser:
     def _nested(self, lexeme: _Lexeme) -> _Depth:
         return _Depth(self, lexeme)
 
-    def _error(self, message: str, lexeme: _Lexeme) -> QueryError:
-        return QueryError(message, query=self.query, position=lexeme.position)
+    def _error(self, message: str, at: _Lexeme | Node) -> QueryError:
+        return QueryError(message, query=self.query, position=at.position)
+
+
+_NEAR_OPERANDS = "NEAR needs a word or phrase on each side (scope both: title:(a NEAR b))"
+
+
+def _filter_value(name: str, lexeme: _Lexeme, query: str) -> str:
+    """The folded value of `source:`, `site:` or `lang:`, checked for its shape."""
+    value = fold_name(lexeme.text) if name != "site" else host_of(lexeme.text)
+    problem = None
+    if "*" in value:
+        problem = f"{name}: takes an exact value, no '*'"
+    elif name == "site" and not _looks_like_host(value):
+        problem = "site: needs a host name like example.com"
+    elif name == "lang" and not _looks_like_language(value):
+        problem = "lang: needs a language code like en or en-GB"
+    elif not value:
+        problem = f"{name}: needs a value"
+    if problem:
+        raise QueryError(problem, query=query, position=lexeme.position)
+    return value
+
+
+def _looks_like_host(value: str) -> bool:
+    labels = value.split(".")
+    return all(label and all(c.isalnum() or c == "-" for c in label) for label in labels)
+
+
+def _looks_like_language(value: str) -> bool:
+    primary, *subtags = value.split("-")
+    return (
+        primary.isascii()
+        and primary.isalpha()
+        and 2 <= len(primary) <= 3
+        and all(tag.isascii() and tag.isalnum() and 1 <= len(tag) <= 8 for tag in subtags)
+    )
+
+
+@dataclass(frozen=True)
+class _Lexeme:
+    kind: str  # WORD, PHRASE, AND, OR, NOT, NEAR, FIELD, "(", ")"
+    text: str
+    position: int
+    end: int
+    distance: int = DEFAULT_NEAR  # of NEAR
+
+
+def _lex(query: str) -> list[_Lexeme]:
+    lexemes: list[_Lexeme] = []
+    index = 0
+    while index < len(query):
+        char = query[index]
+        if char.isspace():
+            index += 1
+            continue
+        if char in "()":
+            lexeme = _Lexeme(char, char, index, index + 1)
+        elif char in _QUOTES:
+            lexeme = _phrase(query, index)
+        elif char == "-":
+            lexeme = _minus(query, index)
+        else:
+            lexeme = _word(query, index, raw=_filter_value_at(lexemes, index))
+        lexemes.append(lexeme)
+        index = lexeme.end
+    return lexemes
+
+
+def _phrase(query: str, start: int) -> _Lexeme:
+    close = query.find(_QUOTES[query[start]], start + 1)
+    if close < 0:
+        raise QueryError("unclosed quote", query=query, position=start)
+    return _Lexeme("PHRASE", query[start + 1 : close], start, close + 1)
+
+
+def _minus(query: str, start: int) -> _Lexeme:
+    following = query[start + 1 : start + 2]
+    if not following or following.isspace() or following == ")":
+        raise QueryError("dangling '-'", query=query, position=start)
+    return _Lexeme("NOT", "-", start, start + 1)
+
+
+def _filter_value_at(lexemes: list[_Lexeme], index: int) -> bool:
+    """Whether `index` starts the value of a filter, which is taken as written:
+    `site:https://example.com/a` and `source:desk:seeds` are one value each."""
+    field = lexemes[-1] if lexemes else None
+    return (
+        field is not None
+        and field.kind == "FIELD"
+        and field.end == index
+        and (field.text[:-1].lower() in FILTERS)
+    )
+
+
+def _word(query: str, start: int, *, raw: bool = False) -> _Lexeme:
+    """A bare word, a keyword, `NEAR/N`, or a field name with its colon."""
+    end = start
+    while end < len(query) and not query[end].isspace() and query[end] not in '()"“':
+        end += 1
+    text = query[start:end]
+    if raw:
+        return _Lexeme("WORD", text, start, end)
+    name, colon, _ = text.partition(":")
+    if colon and name.isascii() and name.isalpha():
+        return _Lexeme("FIELD", name + colon, start, start + len(name) + 1)
+    if text == "NEAR" or text.startswith("NEAR/"):
+        return _near(query, start, text)
+    return _Lexeme(text if text in ("AND", "OR", "NOT") else "WORD", text, start, end)
+
+
+def _near(query: str, start: int, text: str) -> _Lexeme:
+    digits = text.removeprefix("NEAR").removeprefix("/")
+    if text == "NEAR":
+        return _Lexeme("NEAR", text, start, start + len(text))
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 3) or not (
+        1 <= int(digits) <= MAX_NEAR
+    ):
+        message = f"NEAR/ needs a number of words from 1 to {MAX_NEAR}"
+        raise QueryError(message, query=query, position=start + len("NEAR/"))
+    return _Lexeme("NEAR", text, start, start + len(text), int(digits))
+
+
+def _pattern(lexeme: _Lexeme, query: str) -> Pattern:
+    """What a word or phrase looks for; `*` ends a bare word to make it a prefix."""
+    star = lexeme.text.find("*") if lexeme.kind == "WORD" else -1
+    if 0 <= star < len(lexeme.text) - 1:
+        raise QueryError(
+            "'*' only ends a word (launch*)", query=query, position=lexeme.position + star
+        )
+    prefix = star >= 0
+    body = lexeme.text[:-1] if prefix else lexeme.text
+    tokens = tokenise(body)
+    if not tokens:
+        what = "empty phrase" if lexeme.kind == "PHRASE" else "term without letters or digits"
+        what = (
+            f"a bare '*' would match every word; write {MIN_PREFIX}+ letters before it"
+            if prefix
+            else what
+        )
+        raise QueryError(what, query=query, position=lexeme.position)
+    if prefix and (len(tokens[-1].key) < MIN_PREFIX or tokens[-1].end != len(body)):
+        message = (
+            f"prefix {lexeme.text!r} is too short: {MIN_PREFIX} or more letters or digits "
+            "before '*', or it would match too many words"
+        )
+        raise QueryError(message, query=query, position=lexeme.position)
+    joins = tuple(_join(body[left.end : right.start]) for left, right in pairwise(tokens))
+    return Pattern.of([token.key for token in tokens], joins, prefix=prefix)
+
+
+def _join(separator: str) -> str:
+    """What the query wrote between two words of a term: "" for a space or hyphen, else "."."""
+    return "" if is_soft_separator(separator) else squeeze(separator)
 
 
 class _Depth:

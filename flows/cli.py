@@ -144,6 +144,8 @@ def run(
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", level)
     # The temporary Prefect server would try to send usage telemetry and, offline, log its failure.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Its start-up takes 6-14 s on an idle 2-core machine: Prefect's 20 s is tight under load.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     summary = _run_flow(settings, ignore_backoff=ignore_backoff, sources=source)
     if as_json:
         print(json.dumps(summary.to_dict(), ensure_ascii=False))

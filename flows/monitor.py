@@ -119,6 +119,7 @@ async def store_task(
         source_ids=source_ids,
         run_id=run_id,
         stories=settings.stories.options(),
+        backfill=settings.backfill_windows(),
     )
 
 
@@ -132,9 +133,12 @@ async def deliver_task(settings: Settings, engine: Engine) -> DeliveryReport:
     }
     policy = settings.delivery.policy()
     report = await deliver_due(engine=engine, notifiers=notifiers, policy=policy)
-    logger = get_run_logger()
-    for key, channel, why in report.failed:
-        logger.warning("delivery %s to %s: %s", key, channel, why)
+    get_run_logger().info(  # each failure is logged by the outbox, with its reason
+        "deliveries: %d sent, %d waiting, %d dead",
+        len(report.sent),
+        report.pending,
+        len(report.dead),
+    )
     return report
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TypeVar
 
 from sqlalchemy.engine import Engine
@@ -271,9 +272,11 @@ def store_and_match(
     source_ids: dict[str, int],
     run_id: int | None,
     stories: StoryOptions | None = None,
+    backfill: Mapping[str, timedelta | None] | None = None,
 ) -> StoredBatch:
     """Store the batch and record the alerts it fires in one transaction: an article is
-    never committed without its alerts and their pending deliveries."""
+    never committed without its alerts and their pending deliveries. `backfill` is each
+    source's first-poll alert window (see `alerts.record_alerts`)."""
     by_url = {canonical_url(a.url): a for a in articles}
     with Session(engine) as session:
         stored = add_articles(
@@ -283,7 +286,7 @@ def store_and_match(
             run_id=run_id,
             stories=stories,
         )
-        fired = record_alerts(session=session, rules=rules, articles=stored.new)
+        fired = record_alerts(session=session, rules=rules, articles=stored.new, backfill=backfill)
         session.commit()
     return StoredBatch(
         new=[by_url[row.canonical_url] for row in stored.new],

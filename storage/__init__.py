@@ -21,10 +21,12 @@ from storage.fingerprints import alert_id, canonical_url, normalise_text, text_h
 from storage.migrate import upgrade
 from storage.models import (
     Alert,
+    AlertArticle,
     Article,
     ArticleVersion,
     Delivery,
     EntryGuid,
+    RuleState,
     Run,
     Source,
     Story,
@@ -38,6 +40,7 @@ from storage.stories import StoryOptions
 
 __all__ = [
     "Alert",
+    "AlertArticle",
     "Article",
     "ArticleIn",
     "ArticleVersion",
@@ -45,6 +48,7 @@ __all__ = [
     "EntryGuid",
     "FeedState",
     "Origin",
+    "RuleState",
     "Run",
     "SearchHit",
     "Source",

@@ -2,7 +2,7 @@
 
 Timestamps are timezone-aware UTC in Python on every backend (`UTCDateTime`).
 Uniqueness that the product promises lives in the schema, not only in Python:
-one article per canonical URL and per text hash, one alert per (rule, article),
+one article per canonical URL and per text hash, one alert per (rule, story),
 one delivery per (alert, channel).
 """
 
@@ -213,16 +213,24 @@ class EntryGuid(SQLModel, table=True):
     )
 
 
-# Alerts: one per (rule, article), ever; `id` is stable for the pair across stores.
+# Alerts: one per (rule, story), ever. A story run by ten outlets fires its rule once; the
+# later copies are attached (`alert_articles`), not re-sent. `id` is stable for the pair:
+# it is the Idempotency-Key receivers see on every retry.
 class Alert(SQLModel, table=True):
     __tablename__ = "alerts"
-    __table_args__ = (UniqueConstraint("rule", "article_id", name="uq_alert_rule_article"),)
+    __table_args__ = (UniqueConstraint("rule", "story_id", name="uq_alert_rule_story"),)
 
     id: str = Field(sa_column=Column(String(32), primary_key=True))
     rule: str = Field(sa_column=Column(String(200), nullable=False, index=True))
-    query: str = Field(sa_column=Column(Text, nullable=False))
-    article_id: int = Field(
+    query: str = Field(sa_column=Column(Text, nullable=False))  # as it was when the alert fired
+    story_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("stories.id"), nullable=False, index=True)
+    )
+    article_id: int = Field(  # the first article that fired it
         sa_column=Column(Integer, ForeignKey("articles.id"), nullable=False, index=True)
+    )
+    run_id: int | None = Field(  # the run that fired it: the storm breaker counts per run
+        default=None, sa_column=Column(Integer, ForeignKey("runs.id"), nullable=True, index=True)
     )
     terms: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of matched terms
     snippet: str = Field(sa_column=Column(Text, nullable=False))
@@ -233,21 +241,58 @@ class Alert(SQLModel, table=True):
     )
 
 
-# Deliveries: the outbox. One row per (alert, channel), written with the alert.
-class Delivery(SQLModel, table=True):
-    __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("alert_id", "channel", name="uq_delivery_alert_channel"),)
+# Alert articles: every outlet's copy of an alerted story, the first one included.
+class AlertArticle(SQLModel, table=True):
+    __tablename__ = "alert_articles"
+    __table_args__ = (UniqueConstraint("alert_id", "article_id", name="uq_alert_article"),)
 
     id: int | None = Field(default=None, primary_key=True)
     alert_id: str = Field(
         sa_column=Column(String(32), ForeignKey("alerts.id"), nullable=False, index=True)
     )
+    article_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("articles.id"), nullable=False, index=True)
+    )
+    source: str = Field(sa_column=Column(String(200), nullable=False))  # the source's name
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    attached_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+# Deliveries: the outbox, one row per message to one channel. `kind` "alert" rows are one
+# per (alert, channel), written with the alert; "summary" (a rule's storm in one run) and
+# "digest" rows carry many alerts, whose own rows then point at them through `bundle_id`
+# (status "summarised" or "digested"). `key` is the Idempotency-Key: the alert id, or the
+# summary's or digest's own id. Status: pending → sending → sent, or back to pending with
+# `next_attempt_at`, or dead after the last attempt; "held" waits for its rule's digest.
+class Delivery(SQLModel, table=True):
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("key", "channel", name="uq_delivery_key_channel"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(sa_column=Column(String(32), nullable=False))
+    kind: str = Field(default="alert", sa_column=Column(String(10), nullable=False))
+    rule: str = Field(sa_column=Column(String(200), nullable=False, index=True))
+    alert_id: str | None = Field(
+        default=None,
+        sa_column=Column(String(32), ForeignKey("alerts.id"), nullable=True, index=True),
+    )
     channel: str = Field(sa_column=Column(String(200), nullable=False))
     status: str = Field(sa_column=Column(String(10), nullable=False, index=True))
+    bundle_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("deliveries.id"), nullable=True, index=True),
+    )
+    digest: str | None = Field(default=None, sa_column=Column(String(10)))  # held: its schedule
     attempts: int = 0
+    next_attempt_at: datetime | None = _when(index=True)
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     claimed_at: datetime | None = _when()
     sent_at: datetime | None = _when()
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
     updated_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
@@ -265,3 +310,14 @@ class Run(SQLModel, table=True):
     status: str = Field(default="running", max_length=20)
     flow_run_id: str | None = Field(default=None, max_length=64)
     summary: str | None = Field(default=None, sa_column=Column(Text))
+
+
+# Rules as the store has seen them, by name. A rule fires only on articles stored after its
+# current query took effect (`query_since`); `newswatch rules backfill` reaches further back.
+class RuleState(SQLModel, table=True):
+    __tablename__ = "rules"
+
+    name: str = Field(sa_column=Column(String(200), primary_key=True))
+    query: str = Field(sa_column=Column(Text, nullable=False))
+    first_seen_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    query_since: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from collections import Counter
@@ -20,16 +21,23 @@ pytestmark = pytest.mark.flow
 
 NEWSWATCH = Path(sys.executable).with_name("newswatch")
 PAGES = 40
+VOCABULARY = [
+    a + b
+    for a in ("ka", "lo", "mi", "ne", "ru", "sa", "te", "vo")
+    for b in ("dar", "ben", "col", "fis", "gum", "hal", "jot", "lix", "mer", "nop")
+]
 
 
 def page(number: int) -> str:
+    """A page whose text shares no story with the others (the store would group pages
+    cut from one template into one story, and a rule fires once per story)."""
     subject = "mobile missile launchers" if number % 4 == 0 else f"harbour works phase {number}"
+    rng = random.Random(number)
+    prose = " ".join(rng.choice(VOCABULARY) for _ in range(80))
     return (
         f"<html lang='en'><head><title>Report {number}</title></head><body><article>"
-        f"<h1>Report {number}</h1><p>Report number {number} covers {subject} in detail, "
-        f"with figures gathered by correspondents over week {number}.</p><p>Officials in "
-        f"district {number} said work on item {number} would continue through the month, "
-        f"and that a second review numbered {number * 7} was due.</p></article></body></html>"
+        f"<h1>Report {number}</h1><p>Report number {number} covers {subject} in detail.</p>"
+        f"<p>{prose}.</p></article></body></html>"
     )
 
 

@@ -22,6 +22,8 @@ from tests.servers import LoopbackHTTPServer, LoopbackSMTPServer, Response, free
 pytestmark = pytest.mark.flow
 
 SECRET = "hook-secret-for-tests"
+# The feeds here are dated 2025: a first poll alerts on them only with the whole backfill.
+ALL = 'backfill = "all"'
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -210,10 +212,12 @@ def test_feed_run_stores_pages_falls_back_on_broken_page_and_recovers_failed_cha
     )
     smtp_port = free_port()  # nothing listens yet: the SMTP server is down
     broken = f'[[sources]]\nname = "broken"\nfeed = "{http_server.url("/nothing.xml")}"'
-    sources = f'[[sources]]\nname = "news"\nfeed = "{feed}"\n\n{broken}'
+    sources = f'[[sources]]\nname = "news"\nfeed = "{feed}"\n{ALL}\n\n{broken}'
     config = write_config(
         tmp_path, sources=sources, smtp_port=smtp_port, hook_url=http_server.url("/hook")
     )
+    with config.open("a") as settings:  # failed deliveries are due again by the next run
+        settings.write('\n[delivery]\nbackoff = "0s"\n')
 
     first = run_json(config)
 
@@ -270,7 +274,7 @@ def test_run_on_postgresql_stores_and_alerts_like_sqlite(
     monkeypatch.setenv("NEWSWATCH_DATABASE_URL", postgres_url)
     feed = serve_feed(http_server)
     hook = http_server.route("/hook", "ok")
-    sources = f'[[sources]]\nname = "news"\nfeed = "{feed}"'
+    sources = f'[[sources]]\nname = "news"\nfeed = "{feed}"\n{ALL}'
     config = write_config(tmp_path, sources=sources, smtp_port=smtp_server.port, hook_url=hook)
 
     first = run_json(config)
@@ -314,7 +318,7 @@ def test_run_publishes_its_summary_as_a_prefect_artifact(
 
     feed = serve_feed(http_server)
     hook = http_server.route("/hook", "ok")
-    sources = f'[[sources]]\nname = "news"\nfeed = "{feed}"'
+    sources = f'[[sources]]\nname = "news"\nfeed = "{feed}"\n{ALL}'
     config = write_config(tmp_path, sources=sources, smtp_port=smtp_server.port, hook_url=hook)
     summary = run_json(config)
 
@@ -339,6 +343,19 @@ def test_run_publishes_its_summary_as_a_prefect_artifact(
 # a time, whatever a server sends. Two pages here are 50 MB each once read: the bound
 # sits well below one of them and leaves room for what the run itself allocates.
 HUGE_BODY_BYTES = 50_000_000
+GOOD_PAGE = """<!doctype html><html lang="en"><head><title>Good story {n}</title></head>
+<body><article><h1>Good story {n}</h1><p>{body}</p></article></body></html>"""
+GOOD_STORIES = (
+    "Mobile missile launchers moved to the northern district overnight, villagers said, "
+    "and the convoy stopped twice near the river crossing before dawn. Farmers reported "
+    "trucks on the mountain road and soldiers closing the market for the day.",
+    "The harbour authority confirmed that a missile launcher was unloaded at the naval "
+    "pier on Tuesday. Dock workers were told to stay home, and the ferry timetable was "
+    "suspended while cranes lifted covered crates onto flatbed wagons.",
+    "Satellite pictures published by a research institute show new missile launchers "
+    "parked beside an airfield hangar. The analysts counted six vehicles, compared "
+    "shadows across two weeks of images, and estimated the concrete pads were fresh.",
+)
 RUN_MEMORY_BOUND = 25_000_000
 
 
@@ -355,15 +372,9 @@ def test_one_run_over_a_server_full_of_faults_stores_the_good_and_names_each_fai
 
     server = FaultyHTTPServer().start()
     try:
-        good = [
-            server.route(
-                f"/good/{n}",
-                ARTICLE_PAGE.format(
-                    title=f"Good story {n}",
-                    body=f"Story {n}: mobile missile launchers moved to district {n} overnight.",
-                ),
-            )
-            for n in range(3)
+        good = [  # three different stories, each with its own alert
+            server.route(f"/good/{n}", GOOD_PAGE.format(n=n, body=body))
+            for n, body in enumerate(GOOD_STORIES)
         ]
         bad = {
             server.route("/down", status=500): "HTTP 500",
@@ -397,7 +408,7 @@ def test_one_run_over_a_server_full_of_faults_stores_the_good_and_names_each_fai
         html_feed = server.route("/not-a-feed.xml", "<html><body>Welcome</body></html>")
         hook = http_server.route("/hook", "ok")
         sources = (
-            f'[[sources]]\nname = "faulty"\nfeed = "{feed}"\n\n'
+            f'[[sources]]\nname = "faulty"\nfeed = "{feed}"\n{ALL}\n\n'
             f'[[sources]]\nname = "html"\nfeed = "{html_feed}"'
         )
         config = write_config(tmp_path, sources=sources, smtp_port=smtp_server.port, hook_url=hook)

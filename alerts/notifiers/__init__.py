@@ -1,6 +1,6 @@
 """Notifiers, one per kind of channel, behind the `Notifier` seam in `base`::
 
-    notifier = notifier_for("desk", channel)   # channel: EmailChannel | WebhookChannel
+    notifier = notifier_for("desk", channel, templates=Path("templates"))
 
 Adding a kind of channel means a config model in `alerts.channels`, a
 `Notifier` subclass here, and one branch in `notifier_for`.
@@ -8,12 +8,16 @@ Adding a kind of channel means a config model in `alerts.channels`, a
 
 from __future__ import annotations
 
-from alerts.channels import Channel, EmailChannel, WebhookChannel
+from pathlib import Path
+
+from alerts.channels import AppriseChannel, Channel, EmailChannel, WebhookChannel
+from alerts.notifiers.apprise import AppriseNotifier
 from alerts.notifiers.base import Notifier
 from alerts.notifiers.email import EmailNotifier
 from alerts.notifiers.webhook import WebhookNotifier, verify_signature
 
 __all__ = [
+    "AppriseNotifier",
     "EmailNotifier",
     "Notifier",
     "WebhookNotifier",
@@ -22,10 +26,16 @@ __all__ = [
 ]
 
 
-def notifier_for(name: str, channel: Channel) -> Notifier:
-    """The notifier that delivers to `channel`, named `name` in errors and logs."""
+def notifier_for(name: str, channel: Channel, *, templates: Path | None = None) -> Notifier:
+    """The notifier that delivers to `channel`, named `name` in errors and logs.
+
+    `templates` is the user's template directory, overriding the bundled ones
+    for email and apprise text.
+    """
     if isinstance(channel, EmailChannel):
-        return EmailNotifier(name=name, channel=channel)
+        return EmailNotifier(name=name, channel=channel, templates=templates)
     if isinstance(channel, WebhookChannel):
         return WebhookNotifier(name=name, channel=channel)
+    if isinstance(channel, AppriseChannel):
+        return AppriseNotifier(name=name, channel=channel, templates=templates)
     raise TypeError(f"no notifier for channel {name!r} of type {type(channel).__name__}")

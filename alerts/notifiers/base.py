@@ -1,9 +1,10 @@
-"""The notifier seam: one class per kind of channel, one `send` per alert.
+"""The notifier seam: one class per kind of channel, one `send` per message.
 
 Template method, as in apprise's `plugins/base.py`: `Notifier.send` calls the
-subclass's `_deliver` once and turns the failures the subclass declares as
-expected (network, protocol, HTTP status) into one `DeliveryError` whose
-message has every secret scrubbed. Retries, the outbox and logging belong to
+subclass's `_deliver` once with one message (an alert, a storm summary or a
+digest) and turns the failures the subclass declares as expected (network,
+protocol, HTTP status) into one `DeliveryError` whose message has every
+secret scrubbed. Retries, the outbox and logging belong to
 the dispatcher, which only ever sees `DeliveryError`::
 
     notifier = notifier_for("desk", channel)
@@ -17,7 +18,7 @@ from abc import ABC, abstractmethod
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from alerts.errors import DeliveryError
-from alerts.message import AlertMessage
+from alerts.message import Message
 
 MASK = "****"
 
@@ -40,14 +41,14 @@ class Notifier(ABC):
         """Every secret this notifier holds, scrubbed from error messages."""
 
     @abstractmethod
-    async def _deliver(self, message: AlertMessage) -> None:
+    async def _deliver(self, message: Message) -> None:
         """Send `message` once; raise DeliveryError or one of `expected_failures`."""
 
     @abstractmethod
     def _explain(self, error: BaseException) -> str:
         """A one-line reason for an expected failure, naming the target."""
 
-    async def send(self, message: AlertMessage) -> None:
+    async def send(self, message: Message) -> None:
         """Deliver `message` once, or raise `DeliveryError(reason, channel=name)`."""
         try:
             await self._deliver(message)
@@ -56,13 +57,17 @@ class Notifier(ABC):
         except self.expected_failures as error:
             raise self._failure(self._explain(error)) from error
 
-    def _failure(self, reason: str) -> DeliveryError:
-        """The reason on one line, with any secret a server may have echoed removed."""
-        line = " ".join(reason.split())
-        for secret in self.secrets():
+    def scrub(self, text: str) -> str:
+        """`text` on one line, with every secret of this notifier replaced by ****."""
+        line = " ".join(text.split())
+        for secret in sorted(self.secrets(), key=len, reverse=True):
             if secret:
                 line = line.replace(secret, MASK)
-        return DeliveryError(line, channel=self.name)
+        return line
+
+    def _failure(self, reason: str) -> DeliveryError:
+        """The reason on one line, with any secret a server may have echoed removed."""
+        return DeliveryError(self.scrub(reason), channel=self.name)
 
 
 def redact_url(url: str) -> str:

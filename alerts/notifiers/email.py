@@ -1,13 +1,15 @@
-"""Email alerts: one multipart (text + HTML) message per alert, over SMTP.
+"""Email alerts: one multipart (text + HTML) message per alert, summary or digest, over SMTP.
 
 The message is built by pure functions (`build_email`) so its headers and
 escaping can be checked without a server; `EmailNotifier` only hands it to
 stdlib `smtplib`, run in a worker thread so the event loop keeps going::
 
-    await EmailNotifier(name="desk", channel=channel).send(message)
+    await EmailNotifier(name="desk", channel=channel, templates=Path("templates")).send(message)
 
 Every header value that came from an article is folded to one printable line
-first: a title with `\\r\\nBcc: x@evil` stays inside the Subject.
+first: a title with `\\r\\nBcc: x@evil` stays inside the Subject. Bodies come
+from the Jinja2 templates in `alerts/templates/`, which users may override
+(see `alerts.render`).
 """
 
 from __future__ import annotations
@@ -16,98 +18,39 @@ import asyncio
 import hashlib
 import smtplib
 import ssl
-from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from functools import cache
 from pathlib import Path
-from urllib.parse import urlsplit
-
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from alerts.channels import EmailChannel
 from alerts.errors import DeliveryError
-from alerts.message import AlertMessage
+from alerts.message import AlertMessage, Message
 from alerts.notifiers.base import MASK, Notifier
+from alerts.render import SUBJECT_LIMIT, Renderer, one_line, subject_for
 
-SUBJECT_LIMIT = 140
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-
-
-@cache
-def _environment() -> Environment:
-    """Templates are read once, on first use; HTML templates are autoescaped."""
-    return Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-    )
+__all__ = ["SUBJECT_LIMIT", "EmailNotifier", "build_email", "message_id", "one_line", "subject_for"]
 
 
-def one_line(text: str) -> str:
-    """`text` with line breaks and control characters folded to single spaces."""
-    return " ".join("".join(char if char.isprintable() else " " for char in text).split())
-
-
-def subject_for(message: AlertMessage) -> str:
-    """`[newswatch] {rule}: {title}`, on one line, the title cut at a word if too long."""
-    prefix = f"[newswatch] {one_line(message.rule)}: "
-    title = one_line(message.title)
-    room = max(SUBJECT_LIMIT - len(prefix), 20)
-    if len(title) > room:
-        cut = title[: room - 1]
-        title = (cut.rsplit(" ", 1)[0] if " " in cut else cut) + "…"
-    return prefix + title
-
-
-def _format_time(moment: datetime | None) -> str:
-    if moment is None:
-        return "date unknown"
-    return moment.strftime("%Y-%m-%d %H:%M %Z").strip()
-
-
-def render(message: AlertMessage) -> tuple[str, str]:
-    """The text and HTML bodies of `message`."""
-    before, hit, after = message.snippet_parts
-    context = {
-        "alert_id": message.alert_id,
-        "rule": message.rule,
-        "query": message.query,
-        "title": one_line(message.title),
-        "source": message.source,
-        "published": _format_time(message.published_at),
-        "matched": _format_time(message.matched_at),
-        "url": message.url,
-        "link": message.url if urlsplit(message.url).scheme in ("http", "https") else None,
-        "snippet": message.snippet,
-        "before": before,
-        "hit": hit,
-        "after": after,
-        "terms": ", ".join(message.terms) or "the query",
-    }
-    environment = _environment()
-    text = environment.get_template("alert.txt.j2").render(context)
-    return text, environment.get_template("alert.html.j2").render(context)
-
-
-def message_id(alert_id: str, *, sender: str) -> str:
+def message_id(key: str, *, sender: str) -> str:
     """A Message-ID that is the same on every retry, so mail clients can drop duplicates."""
     domain = parseaddr(sender)[1].rpartition("@")[2] or "newswatch.invalid"
-    return f"<newswatch.{hashlib.sha256(alert_id.encode()).hexdigest()[:32]}@{domain}>"
+    return f"<newswatch.{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
 
 
-def build_email(message: AlertMessage, *, channel: EmailChannel) -> EmailMessage:
+def build_email(
+    message: Message, *, channel: EmailChannel, renderer: Renderer | None = None
+) -> EmailMessage:
     """The complete email for `message` as sent to `channel`."""
-    text, html = render(message)
+    text, html = (renderer or Renderer()).render(message)
+    sent = message.matched_at if isinstance(message, AlertMessage) else message.created_at
     mail = EmailMessage()
     mail["Subject"] = subject_for(message)
     mail["From"] = channel.from_
     mail["To"] = ", ".join(channel.to)
-    mail["Date"] = format_datetime(message.matched_at)
-    mail["Message-ID"] = message_id(message.alert_id, sender=channel.from_)
+    mail["Date"] = format_datetime(sent)
+    mail["Message-ID"] = message_id(message.key, sender=channel.from_)
     mail["Auto-Submitted"] = "auto-generated"
-    mail["X-Newswatch-Alert-Id"] = one_line(message.alert_id)
+    mail["X-Newswatch-Alert-Id"] = one_line(message.key)
     mail.set_content(text)
     mail.add_alternative(html, subtype="html")
     return mail
@@ -141,9 +84,10 @@ class EmailNotifier(Notifier):
 
     expected_failures = (OSError,)  # smtplib.SMTPException and ssl.SSLError are OSErrors
 
-    def __init__(self, *, name: str, channel: EmailChannel) -> None:
+    def __init__(self, *, name: str, channel: EmailChannel, templates: Path | None = None) -> None:
         super().__init__(name=name)
         self.channel = channel
+        self.renderer = Renderer(templates)
 
     def describe(self) -> str:
         channel = self.channel
@@ -159,14 +103,14 @@ class EmailNotifier(Notifier):
         password = self.channel.password
         return (password.get_secret_value(),) if password is not None else ()
 
-    async def _deliver(self, message: AlertMessage) -> None:
+    async def _deliver(self, message: Message) -> None:
         if self.channel.username is not None and self.channel.password is None:
             raise DeliveryError(
                 f"{_target(self.channel)}: username {self.channel.username} has no password "
                 "(set NEWSWATCH_SMTP_PASSWORD)",
                 channel=self.name,
             )
-        mail = build_email(message, channel=self.channel)
+        mail = build_email(message, channel=self.channel, renderer=self.renderer)
         await asyncio.to_thread(transmit, mail, channel=self.channel)
 
     def _explain(self, error: BaseException) -> str:

@@ -1,4 +1,4 @@
-"""Webhook alerts: one JSON POST per alert, signed when the channel has a secret.
+"""Webhook alerts: one JSON POST per message, signed when the channel has a secret.
 
 The body is serialised once and those exact bytes are both signed and sent, so
 a receiver checks the signature against the raw request body::
@@ -6,8 +6,9 @@ a receiver checks the signature against the raw request body::
     if not verify_signature(request.body, request.headers["X-Newswatch-Signature"], secret):
         return 401
 
-`Idempotency-Key` carries the alert id, the same on every retry, so a receiver
-can drop a delivery it has already processed.
+`Idempotency-Key` carries the message's id (the alert id, or a summary's or
+digest's own id), the same on every retry, so a receiver can drop a delivery it
+has already processed. `kind` says which: "alert", "summary" or "digest".
 """
 
 from __future__ import annotations
@@ -21,15 +22,28 @@ import httpx
 
 from alerts.channels import WebhookChannel
 from alerts.errors import DeliveryError
-from alerts.message import AlertMessage
+from alerts.message import AlertMessage, Message
 from alerts.notifiers.base import Notifier, redact_url
 
 USER_AGENT = "newswatch/0.1"
 SIGNATURE_HEADER = "X-Newswatch-Signature"
 
 
-def payload(message: AlertMessage) -> dict[str, Any]:
-    """The JSON document a receiver gets for `message`."""
+def payload(message: Message) -> dict[str, Any]:
+    """The JSON document a receiver gets for `message`: an alert, a summary or a digest."""
+    if isinstance(message, AlertMessage):
+        return {"kind": "alert", **_alert(message)}
+    return {
+        "kind": message.kind,
+        "id": message.bundle_id,
+        "rule": message.rule,
+        "schedule": message.schedule,
+        "created_at": message.created_at.isoformat(),
+        "alerts": [_alert(alert) for alert in message.alerts],
+    }
+
+
+def _alert(message: AlertMessage) -> dict[str, Any]:
     published = message.published_at.isoformat() if message.published_at else None
     return {
         "id": message.alert_id,
@@ -43,11 +57,12 @@ def payload(message: AlertMessage) -> dict[str, Any]:
             "source": message.source,
             "snippet": message.snippet,
         },
+        "outlets": [{"source": o.source, "url": o.url} for o in message.all_outlets],
         "matched_at": message.matched_at.isoformat(),
     }
 
 
-def encode(message: AlertMessage) -> bytes:
+def encode(message: Message) -> bytes:
     """The request body: compact UTF-8 JSON, exactly the bytes that get signed."""
     return json.dumps(payload(message), ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -90,21 +105,21 @@ class WebhookNotifier(Notifier):
         secret = self.channel.secret
         return (secret.get_secret_value(),) if secret is not None else ()
 
-    def headers(self, body: bytes, *, alert_id: str) -> dict[str, str]:
+    def headers(self, body: bytes, *, key: str) -> dict[str, str]:
         """The channel's own headers, then ours: type, idempotency key, agent, signature."""
         headers = {
             **self.channel.headers,
             "Content-Type": "application/json",
-            "Idempotency-Key": alert_id,
+            "Idempotency-Key": key,
             "User-Agent": USER_AGENT,
         }
         if self.channel.secret is not None:
             headers[SIGNATURE_HEADER] = sign(body, self.channel.secret.get_secret_value())
         return headers
 
-    async def _deliver(self, message: AlertMessage) -> None:
+    async def _deliver(self, message: Message) -> None:
         body = encode(message)
-        headers = self.headers(body, alert_id=message.alert_id)
+        headers = self.headers(body, key=message.key)
         async with httpx.AsyncClient(
             timeout=self.channel.timeout, transport=self.transport, follow_redirects=False
         ) as client:

@@ -43,6 +43,7 @@ def test_post_body_has_the_documented_shape(http_server: LoopbackHTTPServer) -> 
     asyncio.run(notifier(url).send(make_message()))
     [request] = http_server.requests_to("/hook", "POST")
     assert json.loads(request.body) == {
+        "kind": "alert",
         "id": "alert-0001",
         "rule": "dprk",
         "query": '"missile launcher"',
@@ -54,6 +55,7 @@ def test_post_body_has_the_documented_shape(http_server: LoopbackHTTPServer) -> 
             "source": "Example News",
             "snippet": SNIPPET,
         },
+        "outlets": [{"source": "Example News", "url": "https://news.example.org/kim?id=7"}],
         "matched_at": "2024-05-01T09:00:00+00:00",
     }
 

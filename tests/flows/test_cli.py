@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import LoopbackHTTPServer, LoopbackSMTPServer, Response
+
 PROJECT = Path(__file__).resolve().parents[2]
 NEWSWATCH = Path(sys.executable).with_name("newswatch")
 
@@ -202,3 +204,243 @@ def test_run_of_an_unknown_source_exits_2_naming_it(tmp_path: Path) -> None:
     result = newswatch("run", "--config", str(config), "--source", "nope", cwd=tmp_path)
     assert result.returncode == 2
     assert "'nope'" in result.stderr and "known: dw" in result.stderr
+
+
+def _alerts_config(tmp_path: Path, hook_url: str, *, extra: str = "") -> Path:
+    config = tmp_path / "newswatch.toml"
+    config.write_text(
+        f"""
+[database]
+url = "sqlite:///newswatch.db"
+
+[delivery]
+max_attempts = 2
+backoff = "0s"  # a failed delivery is due again at once
+
+[[rules]]
+name = "floods"
+query = "floods"
+channels = ["hook"]
+
+[[rules]]
+name = "harbour"
+query = "harbour"
+channels = ["hook"]
+mode = "digest"
+digest = "daily"
+
+[channels.hook]
+type = "webhook"
+url = "{hook_url}"
+{extra}"""
+    )
+    return config
+
+
+def _cli(*args: str) -> str:
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_alerts_list_retry_deliver_and_digest_from_the_command_line(
+    tmp_path: Path, http_server: LoopbackHTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows import cli
+    from flows.settings import load_settings
+    from storage import open_store
+    from tests.alerts.kit import OUTLETS, article, store
+
+    http_server.route("/hook", "down", status=500)
+    config = _alerts_config(tmp_path, http_server.url("/hook"))
+    rules = load_settings(config).rules
+    engine = open_store(f"sqlite:///{tmp_path / 'newswatch.db'}")
+    copies = [article(name, text, source=name) for name, text in OUTLETS.items()]
+    store(engine, copies, rules)
+    store(engine, [article("h", "The harbour reopened after the storm.")], rules)
+    engine.dispose()
+    monkeypatch.setattr(cli.out, "width", 400)
+    c = ("--config", str(config))
+
+    (floods,) = [
+        a for a in json.loads(_cli("alerts", "list", *c, "--json")) if a["rule"] == "floods"
+    ]
+    assert [o["source"] for o in floods["outlets"]] == ["gazette", "courier", "herald"]
+    assert floods["deliveries"]["hook"]["status"] == "pending"
+    first = json.loads(_cli("alerts", "deliver", *c, "--json"))
+    last = json.loads(_cli("alerts", "deliver", *c, "--json"))
+    assert "attempt 1 of 2" in first["failed"][0]["reason"] and first["dead"] == []
+    assert "500" in last["failed"][0]["reason"] and last["dead"][0]["key"] == floods["id"]
+    (dead,) = json.loads(_cli("alerts", "list", *c, "--status", "dead", "--json"))
+    assert dead["id"] == floods["id"] and dead["deliveries"]["hook"]["attempts"] == 2
+    table = _cli("alerts", "list", *c, "--status", "dead")
+    assert "hook: dead after 2" in table and "gazette, courier, herald" in table
+
+    http_server.route("/hook", "ok")
+    retried = _cli("alerts", "retry", str(dead["deliveries"]["hook"]["id"]), *c)
+    assert "re-queued" in retried and f"sent {floods['id']} to hook" in retried
+    assert (
+        json.loads(_cli("alerts", "list", *c, "--status", "sent", "--json"))[0]["id"]
+        == floods["id"]
+    )
+
+    held = _cli("alerts", "digest", *c)
+    assert "harbour → hook: 1 held for the daily digest" in held and "0 sent" in held
+    sent = json.loads(_cli("alerts", "digest", *c, "--now", "--json"))
+    assert len(sent["sent"]) == 1 and sent["held"][0]["held"] == 1
+    (digest,) = [p for p in http_server.requests_to("/hook", "POST") if b'"digest"' in p.body]
+    assert json.loads(digest.body)["alerts"][0]["rule"] == "harbour"
+
+
+def test_rules_backfill_fires_a_rule_over_stored_history(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from storage import open_store
+    from tests.alerts.kit import T0, article, store
+
+    config = _alerts_config(tmp_path, "http://127.0.0.1:9/hook")
+    engine = open_store(f"sqlite:///{tmp_path / 'newswatch.db'}")
+    old = [
+        article(1, "Floods cut the northern railway.", published_at=T0 - timedelta(days=40)),
+        article(2, "Southern farmers count losses from floods.", published_at=T0),
+    ]
+    store(engine, old, [])  # stored before any rule existed: nothing fired
+    engine.dispose()
+    c = ("--config", str(config))
+
+    fired = json.loads(_cli("rules", "backfill", "floods", *c, "--since", "2026-02-15", "--json"))
+    again = json.loads(_cli("rules", "backfill", "floods", *c, "--json"))
+    unknown = CliRunner().invoke(app, ["rules", "backfill", "nope", *c])
+
+    assert [f["url"] for f in fired] == ["https://desk.test/2"]
+    assert [f["url"] for f in again] == ["https://desk.test/1"]
+    assert len(json.loads(_cli("alerts", "list", *c, "--json"))) == 2
+    assert (
+        unknown.exit_code == 2 and "unknown rule 'nope' (known: floods, harbour)" in unknown.output
+    )
+
+
+SECRETS = {
+    "NEWSWATCH_SMTP_PASSWORD": "smtp-pw-5ecret-81",
+    "NEWSWATCH_HOOK_SECRET": "hook-hmac-5ecret-82",
+    "NEWSWATCH_APPRISE_URL": "",  # filled in with the receiver's port
+}
+URL_TOKEN = "url-token-5ecret-83"
+APPRISE_PASSWORD = "apprise-pw-5ecret-84"
+
+
+@pytest.mark.flow
+def test_no_secret_reaches_run_output_logs_alert_lists_or_delivery_errors(
+    tmp_path: Path, http_server: LoopbackHTTPServer, smtp_server: LoopbackSMTPServer
+) -> None:
+    """Every channel fails, each with its secrets in its config, and the receivers echo
+    them back; none of them may show up anywhere newswatch writes."""
+    import sqlite3
+
+    port = http_server.base_url.rsplit(":", 1)[1]
+    echo = " ".join([URL_TOKEN, APPRISE_PASSWORD, *SECRETS.values()]).encode()
+    http_server.sequence("/hook", [Response(500, echo)])
+    http_server.sequence("/apprise", [Response(500, echo)])
+    env = {
+        **SECRETS,
+        "NEWSWATCH_APPRISE_URL": f"json://bot:{APPRISE_PASSWORD}@127.0.0.1:{port}/apprise",
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+    }
+    secrets = [URL_TOKEN, APPRISE_PASSWORD, *(v for v in env.values() if "5ecret" in v)]
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "launchers.txt").write_text(
+        "date 2025-03-12\nMinistry orders more missile launchers\n\n"
+        "The defence ministry ordered more mobile missile launchers after the exercise.\n"
+    )
+    config = _alerts_config(
+        tmp_path,
+        http_server.url(f"/hook?token={URL_TOKEN}"),
+        extra=f"""secret = "env:NEWSWATCH_HOOK_SECRET"
+
+[channels.desk]
+type = "email"
+to = ["desk@example.org"]
+from = "newswatch@example.org"
+smtp_host = "127.0.0.1"
+smtp_port = {smtp_server.port}
+username = "bot"
+
+[channels.team]
+type = "apprise"
+url = "env:NEWSWATCH_APPRISE_URL"
+
+[[sources]]
+name = "desk-seeds"
+seeds = "seeds/"
+
+[[rules]]
+name = "launchers"
+query = '"missile launcher"'
+channels = ["hook", "desk", "team"]
+""",
+    )
+
+    outputs = []
+    for args in (("run",), ("run", "--json"), ("alerts", "list", "--json"), ("alerts", "list")):
+        result = newswatch(*args, "--config", str(config), cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr
+        outputs += [result.stdout, result.stderr]
+    with sqlite3.connect(tmp_path / "newswatch.db") as db:
+        errors = [row[0] for row in db.execute("SELECT last_error FROM deliveries") if row[0]]
+        summaries = [row[0] for row in db.execute("SELECT summary FROM runs")]
+
+    assert len(errors) == 3 and len(summaries) == 2
+    reasons = " ".join(errors)
+    assert "500" in reasons and "SMTP" in reasons and "json://bot:****@" in reasons
+    everything = "\n".join(outputs + errors + summaries)
+    assert "missile launchers" in everything and "delivery" in everything
+    for secret in secrets:
+        assert secret not in everything, secret
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        (
+            '[[sources]]\nname = "w"\nfeed = "https://w.test/f"\nbackfill = "yesterday"',
+            "sources[0].backfill: 'yesterday' is not a duration like 30m, 24h or 7d",
+        ),
+        (
+            '[[sources]]\nname = "s"\nseeds = "seeds/"\nbackfill = "24h"',
+            "sources[0]: backfill: seeds sources always alert",
+        ),
+        (
+            '[[rules]]\nname = "r"\nquery = "x"\ndigest = "hourly"',
+            'rules[0].digest: needs mode = "digest" too',
+        ),
+        ('[[rules]]\nname = "r"\nquery = "x"\nmode = "weekly"', "rules[0].mode: String should"),
+        ('[[rules]]\nname = "r"\nquery = "x"\nstorm_limit = 0', "rules[0].storm_limit: Input"),
+        ('[delivery]\nbackoff = "soon"', "delivery.backoff: 'soon' is not a duration"),
+        ('[delivery]\ntemplates = "missing/"', "delivery.templates: "),
+        (
+            f'[channels.team]\ntype = "apprise"\nurl = "slack://{APPRISE_PASSWORD}"',
+            "channels.team.url: apprise does not recognise this slack:// URL",
+        ),
+    ],
+)
+def test_alert_settings_errors_are_one_line_naming_the_key(
+    tmp_path: Path, toml: str, message: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    config = tmp_path / "newswatch.toml"
+    config.write_text(toml + "\n")
+    result = CliRunner().invoke(app, ["alerts", "list", "--config", str(config)])
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"newswatch: error: {config}: {message}"), line
+    assert APPRISE_PASSWORD not in line

@@ -1,0 +1,229 @@
+"""`newswatch alerts`: see alerts and their deliveries, retry dead ones, send digests.
+
+    newswatch alerts list [--status pending|sending|sent|dead|held] [--json]
+    newswatch alerts retry ID            # a delivery id, or an alert id (6+ characters)
+    newswatch alerts deliver [--json]    # the delivery step now: due alerts, retries, digests
+    newswatch alerts digest [--now] [--json]
+
+Nothing printed here ever holds a channel's secret: URLs and errors come masked
+from the notifiers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from alerts import (
+    DeliveryReport,
+    DigestState,
+    deliver_due,
+    digest_states,
+    list_alerts,
+    notifier_for,
+    requeue,
+)
+from flows.settings import DEFAULT_CONFIG, Settings
+from storage import utcnow
+
+alerts_app = typer.Typer(
+    help="Alerts and their deliveries: list, retry, deliver, digest.", no_args_is_help=True
+)
+
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="Config file (TOML).", show_default=True)
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+class DeliveryStatus(StrEnum):
+    pending = "pending"
+    sending = "sending"
+    sent = "sent"
+    dead = "dead"
+    held = "held"
+
+
+@alerts_app.command("list")
+def alerts_list(
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonOption = False,
+    status: Annotated[
+        DeliveryStatus | None, typer.Option(help="Only alerts with a delivery in this state.")
+    ] = None,
+) -> None:
+    """List alerts, newest first, with their outlets and each channel's delivery.
+
+    Per channel: status, attempts, last error, next attempt, sent time.
+
+    Example: newswatch alerts list --status dead --json
+    """
+    from flows.cli import _store, out, settings_from
+
+    settings = settings_from(config)
+    with _store(settings) as engine, Session(engine) as session:
+        views = list_alerts(session=session, status=status.value if status else None)
+    if as_json:
+        print(json.dumps([view.to_dict() for view in views], ensure_ascii=False))
+        return
+    table = Table(title=f"{len(views)} alerts")
+    for column in ("id", "rule", "title", "outlets", "created", "deliveries"):
+        table.add_column(column, overflow="fold")
+    for view in views:
+        table.add_row(
+            view.id[:12],
+            Text(view.rule),
+            Text(view.title),
+            Text(", ".join(dict.fromkeys(o["source"] for o in view.outlets))),
+            view.created_at.isoformat(timespec="seconds"),
+            Text("\n".join(_delivery_line(ch, d) for ch, d in view.deliveries.items()) or "-"),
+        )
+    out.print(table)
+
+
+def _delivery_line(channel: str, delivery: dict[str, Any]) -> str:
+    """`hook: dead after 6 (#12): POST ... answered 500` and the like."""
+    line = f"{channel}: {delivery['status']}"
+    if delivery["via"]:
+        line += f" in {delivery['via']} #{delivery['bundle_id']}"
+    if delivery["attempts"]:
+        line += f" after {delivery['attempts']}"
+    line += f" (#{delivery['id']})"
+    if delivery["status"] in ("pending", "dead") and delivery["last_error"]:
+        line += f": {delivery['last_error']}"
+    return line
+
+
+@alerts_app.command("retry")
+def alerts_retry(
+    target: Annotated[
+        str, typer.Argument(help="A delivery id, or an alert id (at least 6 characters).")
+    ],
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Re-queue a dead or pending delivery and send it now, with a fresh set of attempts.
+
+    An alert id re-queues each of its deliveries that is dead or pending (through its
+    summary or digest when it went out in one). Sent deliveries are never sent again.
+
+    Example: newswatch alerts retry 12
+    """
+    from flows.cli import _store, fail, out, settings_from
+
+    settings = settings_from(config)
+    with _store(settings) as engine:
+        with Session(engine) as session:
+            try:
+                outcomes = requeue(session=session, target=target, now=utcnow())
+            except LookupError as error:
+                raise fail(str(error), code=2) from None
+        for outcome in outcomes:
+            out.print(Text(f"delivery {outcome.delivery_id} ({outcome.channel}): {outcome.note}"))
+        ids = [outcome.delivery_id for outcome in outcomes if outcome.requeued]
+        if ids:
+            _print_report(_deliver(settings, engine, only=ids), as_json=False)
+
+
+@alerts_app.command("deliver")
+def alerts_deliver(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) -> None:
+    """Run the delivery step now, as at the end of a run.
+
+    Sends pending alerts, retries whose wait is over and digests whose period ended.
+
+    Example: newswatch alerts deliver --json
+    """
+    from flows.cli import _store, settings_from
+
+    settings = settings_from(config)
+    with _store(settings) as engine:
+        _print_report(_deliver(settings, engine), as_json=as_json)
+
+
+@alerts_app.command("digest")
+def alerts_digest(
+    config: ConfigOption = DEFAULT_CONFIG,
+    now: Annotated[
+        bool, typer.Option("--now", help="Send every held alert now, whatever the schedule.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Show what digest rules hold, then send the digests that are due.
+
+    Runs the delivery step: a digest is due once its period ended (hourly: the top of
+    the hour; daily: midnight UTC); with --now every held alert goes out now.
+
+    Example: newswatch alerts digest --now
+    """
+    from flows.cli import _store, out, settings_from
+
+    settings = settings_from(config)
+    with _store(settings) as engine:
+        with Session(engine) as session:
+            states = digest_states(session=session, now=utcnow())
+        if not as_json:
+            for state in states:
+                out.print(Text(_digest_line(state)))
+        report = _deliver(settings, engine, digest_now=now)
+    if as_json:
+        print(json.dumps({"held": [s.to_dict() for s in states], **_report_dict(report)}))
+        return
+    _print_report(report, as_json=False)
+
+
+def _digest_line(state: DigestState) -> str:
+    last = state.last_digest_at.isoformat(timespec="minutes") if state.last_digest_at else "never"
+    due = state.next_due_at.isoformat(timespec="minutes")
+    return (
+        f"{state.rule} → {state.channel}: {state.held} held for the {state.schedule} digest, "
+        f"last digest {last}, next due {due}"
+    )
+
+
+def _deliver(
+    settings: Settings, engine: Engine, *, only: list[int] | None = None, digest_now: bool = False
+) -> DeliveryReport:
+    notifiers = {
+        name: notifier_for(name, channel, templates=settings.templates)
+        for name, channel in settings.channels.items()
+    }
+    return asyncio.run(
+        deliver_due(
+            engine=engine,
+            notifiers=notifiers,
+            policy=settings.delivery.policy(),
+            only=only,
+            digest_now=digest_now,
+        )
+    )
+
+
+def _report_dict(report: DeliveryReport) -> dict[str, Any]:
+    return {
+        "sent": [{"key": key, "channel": channel} for key, channel in report.sent],
+        "failed": [
+            {"key": key, "channel": channel, "reason": why} for key, channel, why in report.failed
+        ],
+        "dead": [{"key": key, "channel": channel} for key, channel, _ in report.dead],
+    }
+
+
+def _print_report(report: DeliveryReport, *, as_json: bool) -> None:
+    from flows.cli import out
+
+    if as_json:
+        print(json.dumps(_report_dict(report), ensure_ascii=False))
+        return
+    for key, channel in report.sent:
+        out.print(Text(f"sent {key} to {channel}"))
+    for key, channel, why in report.failed:
+        out.print(Text.assemble(("not sent ", "yellow"), f"{key} to {channel}: {why}"))
+    out.print(f"{len(report.sent)} sent, {len(report.failed)} not sent ({len(report.dead)} dead)")
