@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from alerts.bundles import break_storm
 from alerts.firstcontact import (
@@ -114,6 +114,8 @@ class Recorder:
     runs: dict[str, set[int | None]] = field(default_factory=dict)  # rule → runs that fired it
     _gates: dict[str, datetime] | None = None  # rule → stored before this is history
     _known: dict[tuple[str, int], str] = field(default_factory=dict)  # (rule, story) → alert
+    _outlets: list[dict[str, object]] = field(default_factory=list)  # alert_articles to write
+    _deliveries: list[dict[str, object]] = field(default_factory=list)  # deliveries to write
 
     def add(self, articles: Sequence[Article]) -> list[Fired]:
         """Match `articles`; returns the alerts they created."""
@@ -131,17 +133,33 @@ class Recorder:
                 alert = self._record(article, rule, match)
                 if alert is not None:
                     fired.append(alert)
+        self._flush()
         return fired
+
+    def _flush(self) -> None:
+        """Write the outlets and deliveries gathered by `add`: one statement per table."""
+        for model, rows in ((AlertArticle, self._outlets), (Delivery, self._deliveries)):
+            if rows:
+                table = model.__table__  # type: ignore[attr-defined]
+                self.session.execute(insert_ignoring_conflicts(self.session, table), rows)
+                rows.clear()
 
     def break_storms(self, *, scope: str | None = None) -> None:
         """Summarise each immediate rule that fired more than its storm limit: in its run
         when all its new alerts came from one run, else in this call (`scope` names it)."""
-        for rule in self.rules.rules:
-            ids = self.created.get(rule.name)
-            if not ids or rule.mode != "immediate":
-                continue
+        candidates = [
+            rule  # a rule without channels has no deliveries to summarise
+            for rule in self.rules.rules
+            if self.created.get(rule.name) and rule.mode == "immediate" and rule.channels
+        ]
+        counts = self._alerts_per_rule_and_run([rule.name for rule in candidates])
+        for rule in candidates:
+            ids = self.created[rule.name]
             runs = self.runs.get(rule.name, set())
             run_id = next(iter(runs)) if len(runs) == 1 and scope is None else None
+            fired = counts.get((rule.name, run_id), 0) if run_id is not None else len(ids)
+            if fired <= rule.storm_limit:
+                continue  # checked here for every rule at once, not by a query per rule
             break_storm(
                 session=self.session,
                 rule=rule,
@@ -150,6 +168,18 @@ class Recorder:
                 scope=scope or f"call:{self.now.isoformat()}:{ids[0]}",
                 now=self.now,
             )
+
+    def _alerts_per_rule_and_run(self, rules: list[str]) -> dict[tuple[str, int | None], int]:
+        """How many alerts each of `rules` has in each of the runs this call stored for."""
+        runs = {run for name in rules for run in self.runs.get(name, set()) if run is not None}
+        if not rules or not runs:
+            return {}
+        query = (
+            select(Alert.rule, Alert.run_id, func.count())
+            .where(col(Alert.rule).in_(rules), col(Alert.run_id).in_(runs))
+            .group_by(col(Alert.rule), col(Alert.run_id))
+        )
+        return {(rule, run): count for rule, run, count in self.session.exec(query).all()}
 
     def _matches(self, article: Article) -> list[tuple[Rule, Match]]:
         source = self.sources.get(article.source_id)
@@ -242,7 +272,7 @@ class Recorder:
             "url": article.url,
             "attached_at": self.now,
         }
-        _insert(self.session, AlertArticle, row)
+        self._outlets.append(row)
 
     def _add_deliveries(self, alert: str, rule: Rule) -> None:
         digest = rule.mode == "digest"
@@ -258,7 +288,7 @@ class Recorder:
                 "created_at": self.now,
                 "updated_at": self.now,
             }
-            _insert(self.session, Delivery, row)
+            self._deliveries.append(row)
 
 
 def _insert(
@@ -266,5 +296,6 @@ def _insert(
 ) -> bool:
     """Insert `row` unless it breaks a unique key; whether it went in."""
     table = model.__table__  # type: ignore[attr-defined]
-    statement = insert_ignoring_conflicts(session, table).values(**row).returning(table.c.id)
-    return session.execute(statement).scalar_one_or_none() is not None
+    # `row` as parameters, not values in the statement: one cached statement for every row
+    statement = insert_ignoring_conflicts(session, table).returning(table.c.id)
+    return session.execute(statement, row).scalar_one_or_none() is not None

@@ -239,8 +239,11 @@ def timed_flow(config: Path) -> tuple[float, float, dict[str, int]]:
 def timed_cli(config: Path) -> float:
     script = Path(sys.executable).with_name("newswatch")  # the console script of this venv
     command = [str(script), "run", "--config", str(config), "--quiet"]
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}  # the same server
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
     return time.perf_counter() - started
 
 
@@ -312,7 +315,7 @@ def write_config(directory: Path, *, feed: str, rules: list[str]) -> Path:
     config = directory / "newswatch.toml"
     config.write_text(
         f'[database]\nurl = "sqlite:///{directory / "newswatch.db"}"\n\n{E2E_FETCH}\n'
-        f'[[sources]]\nname = "corpus"\nfeed = "{feed}"\n{rule_tables}',
+        f'[[sources]]\nname = "corpus"\nfeed = "{feed}"\nbackfill = "all"\n{rule_tables}',
         encoding="utf-8",
     )
     return config
