@@ -24,7 +24,6 @@ import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from sqlmodel import Session, col, func, select
 
@@ -37,7 +36,7 @@ from alerts.firstcontact import (
     register_rules,
     source_infos,
 )
-from alerts.match import Document, Match
+from alerts.match import Match
 from alerts.rules import Rule
 from alerts.ruleset import RuleSet
 from storage import (
@@ -75,13 +74,16 @@ def record_alerts(
     backfill: Mapping[str, timedelta | None] | None = None,
     first_poll: Collection[str] | None = None,
     now: datetime | None = None,
+    matched: Mapping[str, list[tuple[Rule, Match]]] | None = None,
 ) -> list[Fired]:
     """Match every rule against every newly stored article: new alerts with their
     deliveries, later outlets of an alerted story attached.
 
     `backfill` maps a source's name to how far back its first poll alerts (None:
     everything; a source not named: 24 hours). `first_poll` names the sources on their
-    first poll; None lets the store tell (no successful poll recorded yet).
+    first poll; None lets the store tell (no successful poll recorded yet). `matched`
+    holds articles' matches made already, by canonical URL, from exactly the title,
+    text, source, URL and language stored (`RuleSet.matches_article`).
     """
     if not articles:
         return []
@@ -94,6 +96,7 @@ def record_alerts(
         now=now or utcnow(),
         backfill=dict(backfill or {}),
         sources=sources,
+        matched=matched or {},
     )
     fired = recorder.add(articles)
     recorder.break_storms()
@@ -114,6 +117,8 @@ class Recorder:
     runs: dict[str, set[int | None]] = field(default_factory=dict)  # rule → runs that fired it
     _gates: dict[str, datetime] | None = None  # rule → stored before this is history
     _known: dict[tuple[str, int], str] = field(default_factory=dict)  # (rule, story) → alert
+    # canonical URL → the article's matches, made already (by an extraction worker)
+    matched: Mapping[str, list[tuple[Rule, Match]]] = field(default_factory=dict)
     _outlets: list[dict[str, object]] = field(default_factory=list)  # alert_articles to write
     _deliveries: list[dict[str, object]] = field(default_factory=list)  # deliveries to write
 
@@ -182,15 +187,17 @@ class Recorder:
         return {(rule, run): count for rule, run, count in self.session.exec(query).all()}
 
     def _matches(self, article: Article) -> list[tuple[Rule, Match]]:
+        found = self.matched.get(article.canonical_url)
+        if found is not None:
+            return found
         source = self.sources.get(article.source_id)
-        document = Document.of(
+        return self.rules.matches_article(
             title=article.title,
             text=article.text,
             source=source.name if source else "",
-            site=(urlsplit(article.url).hostname or "").lower(),
+            url=article.url,
             lang=article.language,
         )
-        return self.rules.matches(document)
 
     def _load_known(self, matched: list[tuple[Article, list[tuple[Rule, Match]]]]) -> None:
         """The alerts already recorded for these stories, one query per batch."""

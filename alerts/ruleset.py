@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from alerts.match import Document, Match, Pattern, TextIndex
 from alerts.query import And, Near, Node, Or, Query, Term
@@ -42,6 +43,25 @@ class RuleSet:
         self.rules = tuple(rules)
         self._queries: tuple[Query, ...] = tuple(rule.compiled for rule in self.rules)
         self._index = _TriggerIndex.of(self._queries)
+
+    def matches_article(
+        self, *, title: str, text: str, source: str, url: str, lang: str | None
+    ) -> list[tuple[Rule, Match]]:
+        """`matches` for an article as stored: `site:` looks at its URL's host."""
+        document = Document.of(
+            title=title,
+            text=text,
+            source=source,
+            site=(urlsplit(url).hostname or "").lower(),
+            lang=lang,
+        )
+        return self.matches(document)
+
+    def named(self, found: Sequence[tuple[str, Match]]) -> list[tuple[Rule, Match]]:
+        """Matches made elsewhere (by rule name, e.g. in a worker process) with this set's
+        rules; a name this set does not have is dropped."""
+        by_name = {rule.name: rule for rule in self.rules}
+        return [(by_name[name], match) for name, match in found if name in by_name]
 
     def matches(self, document: Document) -> list[tuple[Rule, Match]]:
         """Each rule `document` matches, with why, in the rules' order."""

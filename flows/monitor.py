@@ -224,7 +224,7 @@ def _source_line(r: SourceReport) -> str:
 
 async def _poll_and_deliver(run: _Run) -> None:
     start_forkserver()  # it imports trafilatura while the sources are collected
-    pool = ExtractionPool(stories=run.settings.stories.options())
+    pool = ExtractionPool(stories=run.settings.stories.options(), rules=run.rules)
     async with Fetcher(run.settings.fetch) as fetcher, pool:
         run.fetcher, run.extract = fetcher, pool.extract
         ready, candidates = await _collect_all(run)

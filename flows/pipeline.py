@@ -18,7 +18,7 @@ from typing import TypeVar
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from alerts import Fired, RuleSet, record_alerts
+from alerts import Fired, Match, Rule, RuleSet, record_alerts
 from flows.errors import ExtractError, FetchError, NotAnArticle, SeedError, TransientFetchError
 from flows.extract import article_from_candidate, extract_article
 from flows.feeds import parse_feed
@@ -286,7 +286,13 @@ def store_and_match(
             run_id=run_id,
             stories=stories,
         )
-        fired = record_alerts(session=session, rules=rules, articles=stored.new, backfill=backfill)
+        fired = record_alerts(
+            session=session,
+            rules=rules,
+            articles=stored.new,
+            backfill=backfill,
+            matched=_matched_already(articles, rules),
+        )
         session.commit()
     return StoredBatch(
         new=[by_url[row.canonical_url] for row in stored.new],
@@ -294,6 +300,20 @@ def store_and_match(
         duplicates=list(stored.duplicates),
         fired=fired,
     )
+
+
+def _matched_already(
+    articles: Sequence[ArticleIn], rules: RuleSet
+) -> dict[str, list[tuple[Rule, Match]]]:
+    """The matches extraction workers made, by canonical URL, for articles whose text is
+    still the one they matched (the worker's checksum of it still fits)."""
+    return {
+        canonical_url(article.url): rules.named(article.matched)
+        for article in articles
+        if article.matched is not None
+        and article.prepared is not None
+        and article.prepared.fits(article.text)
+    }
 
 
 def batches(items: Sequence[T], size: int) -> list[list[T]]:

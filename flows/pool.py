@@ -25,13 +25,16 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.errors import ExtractError, NewswatchError
 from flows.extract import extract_article
 from flows.items import Candidate
 from storage.schemas import ArticleIn
 from storage.stories import StoryOptions, prepare
+
+if TYPE_CHECKING:
+    from alerts import RuleSet
 
 Extractor = Callable[..., ArticleIn]
 
@@ -67,6 +70,15 @@ class _Raised:
         return error
 
 
+_rules: RuleSet | None = None  # in a worker: the rules it matches each article against
+
+
+def _install(rules: RuleSet | None) -> None:
+    """Worker initialiser: the rules arrive once per worker, not with every page."""
+    global _rules
+    _rules = rules
+
+
 def _run(
     extractor: Extractor,
     body: bytes | str,
@@ -77,9 +89,19 @@ def _run(
         article = extractor(body, **kwargs)
     except NewswatchError as error:
         return _Raised(type(error), error.args, dict(error.__dict__))
-    if stories is None:
-        return article
-    return article.model_copy(update={"prepared": prepare(article.text, options=stories)})
+    update: dict[str, Any] = {}
+    if stories is not None:
+        update["prepared"] = prepare(article.text, options=stories)
+    if _rules is not None:
+        found = _rules.matches_article(
+            title=article.title,
+            text=article.text,
+            source=article.source,
+            url=article.url,
+            lang=article.language,
+        )
+        update["matched"] = tuple((rule.name, match) for rule, match in found)
+    return article.model_copy(update=update) if update else article
 
 
 class ExtractionPool:
@@ -87,8 +109,9 @@ class ExtractionPool:
 
     `extractor` is the seam for tests: any module-level function with
     `extract_article`'s signature. With `stories`, each article comes back with
-    its text hash and story fingerprint computed (`storage.prepare`), so the
-    process that stores it does not spend its time on them.
+    its text hash and story fingerprint computed (`storage.prepare`), and with
+    `rules`, with the rules it matches: the one process that stores articles
+    does not spend its time on them.
     """
 
     def __init__(
@@ -97,11 +120,13 @@ class ExtractionPool:
         *,
         extractor: Extractor = extract_article,
         stories: StoryOptions | None = None,
+        rules: RuleSet | None = None,
         start_method: str = "forkserver",
     ) -> None:
         self.workers = workers or os.cpu_count() or 1
         self._extractor = extractor
         self._stories = stories
+        self._rules = rules
         self._context = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
             self._context.set_forkserver_preload(_PRELOAD)
@@ -164,7 +189,12 @@ class ExtractionPool:
         return self._executor
 
     def _new_executor(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context)
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=self._context,
+            initializer=_install,
+            initargs=(self._rules,),
+        )
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
         """A fresh executor for the next pages, once per breakage however many pages saw it."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,3 +38,5 @@ class ArticleIn(BaseModel):
     categories: tuple[str, ...] = ()  # the page's or the feed entry's categories and tags
     # its text hash and story fingerprint, when an extraction worker computed them already
     prepared: Prepared | None = Field(default=None, exclude=True, repr=False)
+    # the alert rules it matches, as (rule name, alerts.Match), when a worker matched it
+    matched: tuple[tuple[str, Any], ...] | None = Field(default=None, exclude=True, repr=False)

@@ -307,3 +307,27 @@ def test_a_redirect_to_a_page_robots_txt_disallows_is_a_failure_naming_both_urls
         f"{start}: redirect to {target} disallowed by robots.txt",
     )
     assert other.requests_to("/private/story") == []
+
+
+def test_worker_matches_are_used_only_while_the_text_is_the_one_they_were_made_for() -> None:
+    from alerts import Match, Rule
+    from flows.pipeline import _matched_already
+    from storage.stories import prepare
+
+    rules = RuleSet([Rule(name="storm", query="storm")])
+    match = Match(("storm",), "text", 0, 5, "storm", 0, 5)
+    text = "A storm closed the harbour for two days."
+    fresh = ArticleIn(
+        url="https://c.example/a",
+        source="c",
+        title="Storm",
+        text=text,
+        origin="page",
+        prepared=prepare(text),
+        matched=(("storm", match), ("gone-from-config", match)),
+    )
+    edited = fresh.model_copy(update={"url": "https://c.example/b", "text": text + " Updated."})
+
+    found = _matched_already([fresh, edited], rules)
+
+    assert found == {"https://c.example/a": [(rules.rules[0], match)]}

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from alerts import Rule, RuleSet
 from flows.errors import ExtractError, NotAnArticle
 from flows.extract import extract_article
 from flows.items import Candidate
@@ -148,3 +149,28 @@ def test_with_story_options_the_pool_returns_each_articles_hash_and_fingerprint(
     assert article.prepared.text_hash == text_hash(article.text)
     assert article.prepared.fingerprint == fingerprint(article.text, options=options)
     assert article.prepared.fits(article.text, options)
+
+
+def test_with_rules_the_pool_returns_the_matches_the_store_would_make() -> None:
+    rules = RuleSet(
+        [
+            Rule(name="hit", query="missile OR harbour OR parade OR storm OR council"),
+            Rule(name="miss", query='"no such phrase anywhere"'),
+        ]
+    )
+
+    async def run() -> ArticleIn:
+        async with ExtractionPool(workers=1, stories=StoryOptions(), rules=rules) as pool:
+            return await pool.extract(ARTICLE.encode(), url="https://c.example/a", source="c")
+
+    article = asyncio.run(run())
+    expected = rules.matches_article(
+        title=article.title,
+        text=article.text,
+        source="c",
+        url="https://c.example/a",
+        lang=article.language,
+    )
+    assert [rule.name for rule, _ in expected] == ["hit"]
+    assert article.matched is not None
+    assert rules.named(article.matched) == expected
