@@ -58,7 +58,7 @@ from typing import Any
 import trafilatura
 
 from flows.errors import ExtractError
-from flows.extract import DATE_FORMAT
+from flows.extract import DATE_PARAMS
 from flows.pool import ExtractionPool
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "articles"
@@ -99,7 +99,7 @@ def trafilatura_text(body: bytes, url: str) -> str:
         url=url,
         with_metadata=True,
         include_comments=False,
-        date_extraction_params={"outputformat": DATE_FORMAT, "original_date": True},
+        date_extraction_params=DATE_PARAMS,
     )
     return (document.text or "") if document else ""
 

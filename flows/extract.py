@@ -40,6 +40,10 @@ from storage.schemas import ArticleIn
 MIN_WORDS = 10
 TITLE_FROM_TEXT_CHARS = 120
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+# The page's authored dates only (markup, URL): htmldate's extensive search would take a
+# "Copyright 2024" footer for 2024-01-01 and outrank the feed entry's exact date; it runs
+# last, when neither has a date (see `_published`).
+DATE_PARAMS = {"outputformat": DATE_FORMAT, "original_date": True, "extensive_search": False}
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
 _BOMS = (
@@ -313,7 +317,7 @@ def _extract(tree: HtmlElement, *, url: str) -> Any:
         url=url,
         with_metadata=True,
         include_comments=False,
-        date_extraction_params={"outputformat": DATE_FORMAT, "original_date": True},
+        date_extraction_params=DATE_PARAMS,
     )
 
 

@@ -413,3 +413,9 @@ def test_most_corpus_pages_carry_categories_or_tags() -> None:
         assert len(categories) <= MAX_CATEGORIES
         assert all(0 < len(c) <= MAX_CATEGORY_CHARS and c == c.strip() for c in categories)
         assert len({c.casefold() for c in categories}) == len(categories)
+
+
+def test_a_copyright_year_never_outranks_the_feed_entrys_date() -> None:
+    page = BARE.replace("</body>", "<footer>Copyright 2024 Coast Times</footer></body>")
+    article = extract_article(page, url=FALLBACK.url, source="coast", fallback=FALLBACK)
+    assert article.published_at == FALLBACK.published_at
