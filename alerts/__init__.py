@@ -30,7 +30,7 @@ from alerts.outbox import DeliveryReport, OutboxItem, RetryPolicy, deliver_due
 from alerts.query import Query, parse_query
 from alerts.rules import Rule
 from alerts.ruleset import RuleSet
-from alerts.views import AlertView, Requeued, list_alerts, requeue
+from alerts.views import AlertView, Requeued, alert_outlets, list_alerts, requeue
 
 __all__ = [
     "DEFAULT_BACKFILL",
@@ -61,6 +61,7 @@ __all__ = [
     "RuleSet",
     "WebhookChannel",
     "WebhookNotifier",
+    "alert_outlets",
     "backfill_rule",
     "deliver_due",
     "digest_states",

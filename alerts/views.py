@@ -10,7 +10,7 @@ finds alerts whose digest is dead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -129,6 +129,14 @@ def _state(row: Delivery, bundle: Delivery | None) -> dict[str, object]:
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
+
+
+def alert_outlets(*, session: Session, ids: Sequence[str]) -> dict[str, list[str]]:
+    """Each alert's outlets (source names, first first), for the alerts `ids`."""
+    return {
+        alert: list(dict.fromkeys(outlet["source"] for outlet in outlets))
+        for alert, outlets in _outlets(session, list(ids)).items()
+    }
 
 
 def _outlets(session: Session, ids: list[str]) -> dict[str, list[dict[str, str]]]:

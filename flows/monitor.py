@@ -25,7 +25,7 @@ from prefect.utilities.annotations import quote
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from alerts import DeliveryReport, RuleSet, deliver_due, notifier_for
+from alerts import DeliveryReport, RuleSet, alert_outlets, deliver_due, notifier_for
 from flows.errors import SourceError, TransientFetchError
 from flows.fetch import Fetcher
 from flows.items import Candidate
@@ -205,7 +205,7 @@ async def _run(settings: Settings, engine: Engine, *, ignore_backoff: bool) -> R
     for report in summary.sources:
         logger.info("%s", _source_line(report))
     logger.info("run %s: %s", summary.run_id, summary.totals())
-    await _publish(summary)
+    await _publish(summary, outlets=_outlets(run))
     await _publish_failing_sources(run)
     return summary
 
@@ -414,7 +414,13 @@ def _record_health(run: _Run) -> None:
         session.commit()
 
 
-async def _publish(summary: RunSummary) -> None:
+def _outlets(run: _Run) -> dict[str, list[str]]:
+    """The outlets of each alert this run fired, as the store now has them."""
+    with Session(run.engine) as session:
+        return alert_outlets(session=session, ids=[alert["id"] for alert in run.summary.alerts])
+
+
+async def _publish(summary: RunSummary, *, outlets: dict[str, list[str]]) -> None:
     await acreate_markdown_artifact(
         key="newswatch-run-summary",
         markdown=summary.to_markdown(),
@@ -424,7 +430,13 @@ async def _publish(summary: RunSummary) -> None:
         await acreate_table_artifact(
             key="newswatch-alerts",
             table=[
-                {"rule": a["rule"], "title": a["title"], "link": a["url"]} for a in summary.alerts
+                {
+                    "rule": a["rule"],
+                    "title": a["title"],
+                    "outlets": ", ".join(outlets.get(a["id"]) or [a["source"] or ""]),
+                    "link": a["url"],
+                }
+                for a in summary.alerts
             ],
             description="alerts fired in this run",
         )

@@ -336,6 +336,7 @@ def test_run_publishes_its_summary_as_a_prefect_artifact(
     alerts_table = json.loads(published["newswatch-alerts"]["data"])
     assert {row["rule"] for row in alerts_table} == {"missile-launchers"}
     assert len(alerts_table) == 2
+    assert {row["outlets"] for row in alerts_table} == {"news"}  # every outlet of the story
 
 
 # The run's bodies are capped at 1 MB (max_bytes below) and it fetches 8 pages at once
