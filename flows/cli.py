@@ -20,7 +20,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -146,23 +146,31 @@ def run(
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Its start-up takes 6-14 s on an idle 2-core machine: Prefect's 20 s is tight under load.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-    summary = _run_flow(settings, ignore_backoff=ignore_backoff, sources=source)
+    show_progress = not (as_json or quiet or verbose)  # bars would interleave with the logs
+    summary = _run_flow(
+        settings, ignore_backoff=ignore_backoff, sources=source, show_progress=show_progress
+    )
     if as_json:
         print(json.dumps(summary.to_dict(), ensure_ascii=False))
     elif not quiet:
         _print_summary(summary)
 
 
-def _run_flow(settings: Settings, *, ignore_backoff: bool, sources: list[str] | None) -> Any:
+def _run_flow(
+    settings: Settings, *, ignore_backoff: bool, sources: list[str] | None, show_progress: bool
+) -> Any:
+    """The flow run; with `show_progress` on a terminal, bars of sources and pages."""
     from prefect import tags
 
     from flows.monitor import monitor  # Prefect is imported only for commands that run flows
     from flows.pool import start_forkserver
+    from flows.progress import RichReporter, reporting
 
     start_forkserver()  # its import of trafilatura overlaps the flow run's start-up
     names = [s.name for s in settings.sources]
+    bars = RichReporter(err) if show_progress and err.is_terminal else None
     try:
-        with err.status("monitoring run in progress…", spinner="dots"), tags("newswatch", *names):
+        with bars or nullcontext(), reporting(bars), tags("newswatch", *names):
             return asyncio.run(
                 monitor(
                     config_path=str(settings.path), ignore_backoff=ignore_backoff, sources=sources

@@ -43,6 +43,7 @@ from flows.pipeline import (
     unseen,
 )
 from flows.pool import ExtractionPool, start_forkserver
+from flows.progress import progress
 from flows.settings import Settings, SourceSettings, load_settings, select_sources
 from flows.summary import RunSummary, SourceReport
 from storage import (
@@ -269,42 +270,53 @@ def _finish(run: _Run, *, status: str) -> None:
 
 
 async def _collect_all(run: _Run) -> tuple[list[ArticleIn], list[Candidate]]:
-    ready: list[ArticleIn] = []
-    candidates: list[Candidate] = []
+    """Every due source, polled concurrently (the fetcher keeps it polite); what they
+    offer comes back in the config's order."""
+    skipped = {report.name for report in run.summary.sources if report.skipped}
+    due = [source for source in run.settings.sources if source.name not in skipped]
+    progress().sources(len(due))
+    limit = asyncio.Semaphore(run.settings.fetch.concurrency)
+    collected = await asyncio.gather(*(_collect_one(run, source, limit) for source in due))
+    order = {source.name: index for index, source in enumerate(run.settings.sources)}
+    run.summary.sources.sort(key=lambda report: order[report.name])
+    run.summary.failures.sort(key=lambda failure: order.get(failure.source, len(order)))
+    ready = [article for articles, _ in collected for article in articles]
+    return ready, [candidate for _, fresh in collected for candidate in fresh]
+
+
+async def _collect_one(
+    run: _Run, source: SourceSettings, limit: asyncio.Semaphore
+) -> tuple[list[ArticleIn], list[Candidate]]:
+    """One source's articles ready to store and candidates not stored yet; a source that
+    fails is reported and yields nothing."""
     summary = run.summary
-    skipped = {report.name for report in summary.sources if report.skipped}
-    for source in run.settings.sources:
-        if source.name in skipped:
-            continue
-        report = SourceReport(source.name, source.kind)
-        summary.sources.append(report)
-        started = time.monotonic()
-        try:
+    report = SourceReport(source.name, source.kind)
+    summary.sources.append(report)
+    started = time.monotonic()
+    try:
+        async with limit:
             state = run.feed_states.get(source.name)
             collected = await collect_task(
                 source, quote(run.settings), quote(run.fetcher), quote(state)
             )
-        except Exception as error:
-            reason = str(error) if isinstance(error, SourceError) else unexpected(error)
-            report.error = reason
-            report.failures += 1
-            summary.failures.append(Failure(source.name, source.location, reason))
-            continue
-        finally:
-            report.seconds = time.monotonic() - started
-        if collected.feed_state is not None:
-            run.feed_states[source.name] = collected.feed_state
-        report.unchanged = collected.unchanged
-        fresh = unseen(collected.candidates, engine=run.engine, source_ids=run.source_ids)
-        report.found = collected.found
-        report.already_stored = len(collected.candidates) - len(fresh)
-        report.failures += len(collected.failures)
-        summary.failures.extend(collected.failures)
-        ready.extend(collected.articles)
-        candidates.extend(fresh)
-    order = {source.name: index for index, source in enumerate(run.settings.sources)}
-    summary.sources.sort(key=lambda report: order[report.name])  # the config's order
-    return ready, candidates
+    except Exception as error:
+        reason = str(error) if isinstance(error, SourceError) else unexpected(error)
+        report.error = reason
+        report.failures += 1
+        summary.failures.append(Failure(source.name, source.location, reason))
+        return [], []
+    finally:
+        report.seconds = time.monotonic() - started
+        progress().source_done(source.name)
+    if collected.feed_state is not None:
+        run.feed_states[source.name] = collected.feed_state
+    report.unchanged = collected.unchanged
+    fresh = unseen(collected.candidates, engine=run.engine, source_ids=run.source_ids)
+    report.found = collected.found
+    report.already_stored = len(collected.candidates) - len(fresh)
+    report.failures += len(collected.failures)
+    summary.failures.extend(collected.failures)
+    return collected.articles, fresh
 
 
 async def _extract_and_store(
@@ -317,6 +329,7 @@ async def _extract_and_store(
     batches before it), at most EXTRACT_WINDOW batches are in the workers at once, so
     memory holds a few batches of pages, never a whole run's.
     """
+    progress().pages(len(candidates))
     ready_batches = batches(ready, BATCH_SIZE)
     candidate_batches = batches(candidates, BATCH_SIZE)
     window = asyncio.Semaphore(EXTRACT_WINDOW)

@@ -24,6 +24,7 @@ from flows.extract import article_from_candidate, extract_article
 from flows.feeds import parse_feed
 from flows.fetch import Fetcher, Validators
 from flows.items import Candidate
+from flows.progress import progress
 from flows.seeds import discover_seed_files, read_seed
 from flows.settings import Settings, SourceSettings
 from flows.sitemaps import collect_sitemap
@@ -226,6 +227,13 @@ async def fetch_and_extract(
 
 
 async def _one_page(candidate: Candidate, *, fetcher: Fetcher, extract: Extractor) -> _Page:
+    try:
+        return await _page(candidate, fetcher=fetcher, extract=extract)
+    finally:
+        progress().page_done()
+
+
+async def _page(candidate: Candidate, *, fetcher: Fetcher, extract: Extractor) -> _Page:
     try:
         fetched = await fetcher.fetch(candidate.url, check_robots=True)
         article = await extract(

@@ -503,3 +503,46 @@ def test_run_of_one_source_polls_only_it_and_names_and_tags_its_tasks_after_it(
     assert "fetch feed news" in runs
     assert "fetch and extract batch 1/1" in runs
     assert {"newswatch", "news"} <= set(runs["fetch feed news"]["tags"])
+
+
+class RecordingReporter:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, object]] = []
+
+    def sources(self, total: int) -> None:
+        self.events.append(("sources", total))
+
+    def source_done(self, name: str) -> None:
+        self.events.append(("source done", name))
+
+    def pages(self, more: int) -> None:
+        self.events.append(("pages", more))
+
+    def page_done(self) -> None:
+        self.events.append(("page done", None))
+
+
+def test_a_run_reports_its_progress_source_by_source_and_page_by_page(
+    tmp_path: Path, http_server: LoopbackHTTPServer
+) -> None:
+    import asyncio
+
+    from flows.monitor import monitor
+    from flows.progress import reporting
+
+    feed = serve_feed(http_server)
+    broken = f'[[sources]]\nname = "broken"\nfeed = "{http_server.url("/nothing.xml")}"'
+    sources = f'[[sources]]\nname = "news"\nfeed = "{feed}"\n\n{broken}'
+    config = write_config(
+        tmp_path, sources=sources, smtp_port=free_port(), hook_url=http_server.url("/hook")
+    )
+    reporter = RecordingReporter()
+
+    with reporting(reporter):
+        asyncio.run(monitor(config_path=str(config)))
+
+    events = reporter.events
+    assert events[0] == ("sources", 2)
+    assert sorted(name for kind, name in events if kind == "source done") == ["broken", "news"]
+    assert ("pages", 4) in events  # the feed's four entries, none stored yet
+    assert sum(kind == "page done" for kind, _ in events) == 4
