@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run, task_run
@@ -25,7 +24,8 @@ from prefect.utilities.annotations import quote
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from alerts import DeliveryReport, RuleSet, alert_outlets, deliver_due, notifier_for
+from alerts import DeliveryReport, RuleSet, deliver_due, notifier_for
+from flows.artifacts import publish, source_line
 from flows.errors import SourceError, TransientFetchError
 from flows.fetch import Fetcher
 from flows.items import Candidate
@@ -204,23 +204,10 @@ async def _run(settings: Settings, engine: Engine, *, ignore_backoff: bool) -> R
     for failure in summary.failures:
         logger.warning("%s: %s", failure.source, failure.reason)
     for report in summary.sources:
-        logger.info("%s", _source_line(report))
+        logger.info("%s", source_line(report))
     logger.info("run %s: %s", summary.run_id, summary.totals())
-    await _publish(summary, outlets=_outlets(run))
-    await _publish_failing_sources(run)
+    await publish(summary, engine=run.engine)
     return summary
-
-
-def _source_line(r: SourceReport) -> str:
-    """One source's counts as one log line: `dw (feed): 12 found, 3 already stored, ...`."""
-    if r.skipped:
-        return f"{r.name} ({r.kind}): skipped, {r.skipped}"
-    counts = (
-        f"{r.found} found, {r.already_stored} already stored, {r.new} new, {r.updated} updated, "
-        f"{r.duplicates} duplicates, {r.not_articles} not articles, {r.failures} failures"
-    )
-    failed = f"; source failed: {r.error}" if r.error else ""
-    return f"{r.name} ({r.kind}): {counts} in {r.seconds:.1f} s{failed}"
 
 
 async def _poll_and_deliver(run: _Run) -> None:
@@ -425,58 +412,3 @@ def _record_health(run: _Run) -> None:
                 feed=run.feed_states.get(report.name),
             )
         session.commit()
-
-
-def _outlets(run: _Run) -> dict[str, list[str]]:
-    """The outlets of each alert this run fired, as the store now has them."""
-    with Session(run.engine) as session:
-        return alert_outlets(session=session, ids=[alert["id"] for alert in run.summary.alerts])
-
-
-async def _publish(summary: RunSummary, *, outlets: dict[str, list[str]]) -> None:
-    await acreate_markdown_artifact(
-        key="newswatch-run-summary",
-        markdown=summary.to_markdown(),
-        description=f"newswatch run {summary.run_id}",
-    )
-    if summary.alerts:
-        await acreate_table_artifact(
-            key="newswatch-alerts",
-            table=[
-                {
-                    "rule": a["rule"],
-                    "title": a["title"],
-                    "outlets": ", ".join(outlets.get(a["id"]) or [a["source"] or ""]),
-                    "link": a["url"],
-                }
-                for a in summary.alerts
-            ],
-            description="alerts fired in this run",
-        )
-
-
-async def _publish_failing_sources(run: _Run) -> None:
-    """A table of this run's sources that are failing, as the store now sees them (after this
-    run's health was recorded), so an operator sees what to fix without opening a terminal."""
-    names = [report.name for report in run.summary.sources]
-    with Session(run.engine) as session:
-        states = source_states(session=session, names=names)
-    failing = [states[name] for name in names if name in states]
-    failing = [row for row in failing if row.consecutive_failures]
-    if not failing:
-        return
-    await acreate_table_artifact(
-        key="newswatch-failing-sources",
-        table=[
-            {
-                "source": row.name,
-                "error": row.last_error or "",
-                "consecutive failures": row.consecutive_failures,
-                "next attempt": (
-                    row.next_attempt_at.isoformat(timespec="minutes") if row.next_attempt_at else ""
-                ),
-            }
-            for row in failing
-        ],
-        description="sources failing after this run, and when each is tried again",
-    )
