@@ -252,7 +252,7 @@ class Recorder:
             "snippet_end": match.snippet_end,
             "created_at": self.now,
         }
-        if not _insert(self.session, Alert, row):
+        if not _insert_alert(self.session, row):
             return None
         self._known[(rule.name, article.story_id)] = new_id
         self.created.setdefault(rule.name, []).append(new_id)
@@ -298,11 +298,10 @@ class Recorder:
             self._deliveries.append(row)
 
 
-def _insert(
-    session: Session, model: type[Alert] | type[AlertArticle] | type[Delivery], row: dict
-) -> bool:
-    """Insert `row` unless it breaks a unique key; whether it went in."""
-    table = model.__table__  # type: ignore[attr-defined]
+def _insert_alert(session: Session, row: dict) -> bool:
+    """Insert the alert `row` unless it breaks a unique key; whether it went in (outlets and
+    deliveries need no answer and go in batches, see `Recorder._flush`)."""
+    table = Alert.__table__  # type: ignore[attr-defined]
     # `row` as parameters, not values in the statement: one cached statement for every row
     statement = insert_ignoring_conflicts(session, table).returning(table.c.id)
     return session.execute(statement, row).scalar_one_or_none() is not None

@@ -299,7 +299,7 @@ def store_and_match(
             rules=rules,
             articles=stored.new,
             backfill=backfill,
-            matched=_matched_already(articles, rules),
+            matched=_matched_already(by_url, rules),
         )
         session.commit()
     return StoredBatch(
@@ -311,13 +311,13 @@ def store_and_match(
 
 
 def _matched_already(
-    articles: Sequence[ArticleIn], rules: RuleSet
+    by_url: Mapping[str, ArticleIn], rules: RuleSet
 ) -> dict[str, list[tuple[Rule, Match]]]:
     """The matches extraction workers made, by canonical URL, for articles whose text is
     still the one they matched (the worker's checksum of it still fits)."""
     return {
-        canonical_url(article.url): rules.named(article.matched)
-        for article in articles
+        url: rules.named(article.matched)
+        for url, article in by_url.items()
         if article.matched is not None
         and article.prepared is not None
         and article.prepared.fits(article.text)

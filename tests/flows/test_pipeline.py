@@ -328,6 +328,6 @@ def test_worker_matches_are_used_only_while_the_text_is_the_one_they_were_made_f
     )
     edited = fresh.model_copy(update={"url": "https://c.example/b", "text": text + " Updated."})
 
-    found = _matched_already([fresh, edited], rules)
+    found = _matched_already({"https://c.example/a": fresh, "https://c.example/b": edited}, rules)
 
     assert found == {"https://c.example/a": [(rules.rules[0], match)]}
