@@ -2,49 +2,45 @@
 
     summary = asyncio.run(monitor(config_path="newswatch.toml"))
 
-Orchestration only: each task wraps a stage of `flows.pipeline`. A run has one
-task per source, one per batch of articles and one for delivery, never one
-per article. Tasks that take the shared fetcher or the engine opt out of
-Prefect's input caching, and every argument bigger than a number is `quote`d: Prefect
-would otherwise walk each article of a batch looking for futures.
+Orchestration only: each task wraps a stage of `flows.pipeline`. A run has at
+most POLL_TASKS tasks polling its sources (`flows.polling`), one per batch of
+articles and one for delivery, never one per article or per feed of thousands.
+Tasks that take the shared fetcher or the engine opt out of Prefect's input
+caching, and every argument bigger than a number is `quote`d: Prefect would
+otherwise walk each article of a batch looking for futures.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import State
-from prefect.runtime import flow_run, task_run
+from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from alerts import DeliveryReport, RuleSet, deliver_due, notifier_for
 from flows.artifacts import publish, source_line
-from flows.errors import SourceError, TransientFetchError
 from flows.fetch import Fetcher
 from flows.items import Candidate
 from flows.pipeline import (
-    Collected,
     Extracted,
     Extractor,
     Failure,
     StoredBatch,
     batches,
-    collect_source,
     fetch_and_extract,
     store_and_match,
-    unexpected,
     unseen,
 )
+from flows.polling import Polled, poll_sources
 from flows.pool import ExtractionPool, start_forkserver
 from flows.progress import progress
-from flows.settings import Settings, SourceSettings, load_settings, select_sources
+from flows.settings import Settings, load_settings, select_sources
 from flows.summary import RunSummary, SourceReport
 from storage import (
     ArticleIn,
@@ -61,32 +57,6 @@ from storage import (
 
 BATCH_SIZE = 50
 EXTRACT_WINDOW = 2  # batches fetched and extracted at once: the workers never wait on a tail
-
-
-async def _retry_on_network_error(_task: object, _run: object, state: State) -> bool:
-    """Retry a task only on transient network trouble, not on a 404, a bad feed or file."""
-    error = await state.aresult(raise_on_failure=False)
-    return isinstance(error, TransientFetchError)
-
-
-def _collect_name() -> str:
-    """`fetch feed dw`, `read seeds desk`: what the task does, to which source."""
-    source = task_run.get_parameters()["source"]
-    verb = "read" if source.kind == "seeds" else "fetch"
-    return f"{verb} {source.kind} {source.name}"
-
-
-@task(
-    task_run_name=_collect_name,
-    retries=2,
-    retry_delay_seconds=[2, 8],
-    retry_condition_fn=_retry_on_network_error,
-    cache_policy=NO_CACHE,
-)
-async def collect_task(
-    source: SourceSettings, settings: Settings, fetcher: Fetcher, feed_state: FeedState | None
-) -> Collected:
-    return await collect_source(source, settings=settings, fetcher=fetcher, feed_state=feed_state)
 
 
 @task(task_run_name="fetch and extract batch {number}/{total}", cache_policy=NO_CACHE)
@@ -257,44 +227,36 @@ def _finish(run: _Run, *, status: str) -> None:
 
 
 async def _collect_all(run: _Run) -> tuple[list[ArticleIn], list[Candidate]]:
-    """Every due source, polled concurrently (the fetcher keeps it polite); what they
-    offer comes back in the config's order."""
+    """Every due source polled (see `flows.polling`); what they offer, in the config's order."""
     skipped = {report.name for report in run.summary.sources if report.skipped}
     due = [source for source in run.settings.sources if source.name not in skipped]
     progress().sources(len(due))
-    limit = asyncio.Semaphore(run.settings.fetch.concurrency)
-    collected = await asyncio.gather(*(_collect_one(run, source, limit) for source in due))
+    polled = await poll_sources(
+        due, settings=run.settings, fetcher=run.fetcher, feed_states=run.feed_states
+    )
+    ready, fresh = [], []
+    for one in polled:
+        articles, candidates = _account_polled(run, one)
+        ready.extend(articles)
+        fresh.extend(candidates)
     order = {source.name: index for index, source in enumerate(run.settings.sources)}
     run.summary.sources.sort(key=lambda report: order[report.name])
     run.summary.failures.sort(key=lambda failure: order.get(failure.source, len(order)))
-    ready = [article for articles, _ in collected for article in articles]
-    return ready, [candidate for _, fresh in collected for candidate in fresh]
+    return ready, fresh
 
 
-async def _collect_one(
-    run: _Run, source: SourceSettings, limit: asyncio.Semaphore
-) -> tuple[list[ArticleIn], list[Candidate]]:
+def _account_polled(run: _Run, polled: Polled) -> tuple[list[ArticleIn], list[Candidate]]:
     """One source's articles ready to store and candidates not stored yet; a source that
-    fails is reported and yields nothing."""
-    summary = run.summary
-    report = SourceReport(source.name, source.kind)
+    failed is reported and yields nothing."""
+    source, summary = polled.source, run.summary
+    report = SourceReport(source.name, source.kind, seconds=polled.seconds)
     summary.sources.append(report)
-    started = time.monotonic()
-    try:
-        async with limit:
-            state = run.feed_states.get(source.name)
-            collected = await collect_task(
-                source, quote(run.settings), quote(run.fetcher), quote(state)
-            )
-    except Exception as error:
-        reason = str(error) if isinstance(error, SourceError) else unexpected(error)
-        report.error = reason
+    collected = polled.collected
+    if collected is None:
+        report.error = polled.error
         report.failures += 1
-        summary.failures.append(Failure(source.name, source.location, reason))
+        summary.failures.append(Failure(source.name, source.location, polled.error or ""))
         return [], []
-    finally:
-        report.seconds = time.monotonic() - started
-        progress().source_done(source.name)
     if collected.feed_state is not None:
         run.feed_states[source.name] = collected.feed_state
     report.unchanged = collected.unchanged

@@ -505,6 +505,48 @@ def test_run_of_one_source_polls_only_it_and_names_and_tags_its_tasks_after_it(
     assert {"newswatch", "news"} <= set(runs["fetch feed news"]["tags"])
 
 
+def test_many_sources_are_polled_by_a_few_tasks_and_a_broken_one_spares_its_neighbours(
+    tmp_path: Path, http_server: LoopbackHTTPServer
+) -> None:
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    sources = ""
+    for n in range(22):
+        page = http_server.route(
+            f"/page/{n}",
+            ARTICLE_PAGE.format(
+                title=f"Harbour works, phase {n}",
+                body=f"Phase {n} of the harbour works moved {n * 40 + 7} tonnes of rock.",
+            ),
+        )
+        item = f"<item><title>Phase {n}</title><link>{page}</link><guid>p{n}</guid></item>"
+        feed = f"<rss version='2.0'><channel><title>F{n}</title>{item}</channel></rss>"
+        url = (
+            http_server.route(f"/feed/{n}.xml", "gone", status=404)  # the broken neighbour
+            if n == 5
+            else http_server.route(f"/feed/{n}.xml", feed, content_type="application/rss+xml")
+        )
+        sources += f'[[sources]]\nname = "feed-{n}"\nfeed = "{url}"\n{ALL}\n\n'
+    config = write_config(
+        tmp_path, sources=sources, smtp_port=free_port(), hook_url=http_server.url("/hook")
+    )
+
+    summary = run_json(config)
+
+    assert [source["name"] for source in summary["sources"]] == [f"feed-{n}" for n in range(22)]
+    assert summary["totals"]["new"] == 21
+    (failure,) = summary["failures"]
+    assert failure["source"] == "feed-5" and "404" in failure["reason"]
+    response = httpx.post(
+        f"{PREFECT_API_URL.value()}/task_runs/filter",
+        json={"flow_runs": {"id": {"any_": [summary["flow_run_id"]]}}},
+    )
+    response.raise_for_status()
+    names = {run["name"] for run in response.json() if run["name"].startswith("poll")}
+    assert names == {f"poll sources {first}-{first + 1} of 22" for first in range(1, 22, 2)}
+
+
 class RecordingReporter:
     def __init__(self) -> None:
         self.events: list[tuple[str, object]] = []
