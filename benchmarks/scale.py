@@ -8,7 +8,7 @@ and serves, on 127.0.0.1 from a process of its own, one small RSS feed per name
 page built from an annotated corpus body, with its paragraphs rotated and a line of
 its own so that no two pages are duplicates.
 
-The sources are split over `--groups` schedules (one per 60 feeds by default), so
+The sources are split over `--groups` schedules (1 per 500 feeds, >= 4, by default), so
 `newswatch deploy` registers that many deployments (their schedules paused: the
 benchmark starts the runs). One `newswatch server` on a fresh PostgreSQL database;
 per worker count, a fresh newswatch PostgreSQL database and that many
@@ -535,7 +535,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--entries", type=int, default=5)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument(
-        "--groups", type=int, help="schedules, so deployments (default: 1 per 60 feeds, >= 8)"
+        "--groups", type=int, help="schedules, so deployments (default: 1 per 500 feeds, >= 4)"
     )
     parser.add_argument("--limit", type=int, default=2, help="flow runs at once per worker")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
@@ -545,8 +545,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.exit(1, f"{FEEDS} or {truth}: absent, the shared corpus is missing\n")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     paths = feed_paths(FEEDS, args.feeds)
-    # ~125 sources (and so tags) per deployment made the server answer 500 to create_flow_run
-    args.groups = args.groups or max(8, -(-len(paths) // 60))
+    # at least 4 runs per poll, so two workers of `--limit 2` all have one
+    args.groups = args.groups or max(4, -(-len(paths) // 500))
     bodies = [item["articleBody"] for item in json.loads(truth.read_text()).values()]
     roots = Roots()
     import tempfile

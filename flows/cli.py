@@ -162,15 +162,16 @@ def _run_flow(
     """The flow run; with `show_progress` on a terminal, bars of sources and pages."""
     from prefect import tags
 
+    from flows.deploy import run_tags
     from flows.monitor import monitor  # Prefect is imported only for commands that run flows
     from flows.pool import start_forkserver
     from flows.progress import RichReporter, reporting
 
     start_forkserver()  # its import of trafilatura overlaps the flow run's start-up
-    names = [s.name for s in settings.sources]
+    names = [s.name for s in settings.sources if sources is None or s.name in sources]
     bars = RichReporter(err) if show_progress and err.is_terminal else None
     try:
-        with bars or nullcontext(), reporting(bars), tags("newswatch", *names):
+        with bars or nullcontext(), reporting(bars), tags(*run_tags(names)):
             return asyncio.run(
                 monitor(
                     config_path=str(settings.path), ignore_backoff=ignore_backoff, sources=sources

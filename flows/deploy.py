@@ -49,6 +49,10 @@ from flows.settings import Settings, SourceSettings, parse_duration
 
 FLOW_NAME = "monitor"
 TAG = "newswatch"
+# Prefect's events carry each tag of a run as a related resource, at most 100 in all: a
+# deployment of ~95 tags gets HTTP 500 on every create_flow_run (measured on 3.8.8).
+MAX_SOURCE_TAGS = 40
+NAMED_SOURCES = 3  # a cron deployment's name lists this many of its sources
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
 
@@ -73,7 +77,23 @@ class Planned:
 
     @property
     def tags(self) -> list[str]:
-        return [TAG, *self.sources]
+        return run_tags(self.sources)
+
+
+def run_tags(sources: Iterable[str]) -> list[str]:
+    """`newswatch` and each source's name, so the UI filters runs by source; past
+    MAX_SOURCE_TAGS sources, `newswatch` and their count (the names are in the run's
+    parameters and its summary artifact).
+
+    >>> run_tags(["dw", "ap"])
+    ['newswatch', 'dw', 'ap']
+    >>> run_tags(f"feed-{n}" for n in range(500))
+    ['newswatch', '500 sources']
+    """
+    names = list(sources)
+    if len(names) <= MAX_SOURCE_TAGS:
+        return [TAG, *names]
+    return [TAG, f"{len(names)} sources"]
 
 
 def timing_of(source: SourceSettings, settings: Settings) -> Timing:
@@ -100,9 +120,20 @@ def plan(settings: Settings) -> list[Planned]:
 
 
 def _name(timing: Timing, sources: list[str]) -> str:
+    """`newswatch every 10m`; `newswatch dw, ap` or `newswatch dw, ap, bbc and 497 more`."""
     if timing.every is not None:
         return f"{TAG} {timing}"
-    return f"{TAG} " + ", ".join(name.replace("/", "-") for name in sources)
+    named = ", ".join(name.replace("/", "-") for name in sources[:NAMED_SOURCES])
+    more = len(sources) - NAMED_SOURCES
+    return f"{TAG} {named}" + (f" and {more} more" if more > 0 else "")
+
+
+def _description(planned: Planned, *, config_path: str) -> str:
+    if len(planned.sources) <= MAX_SOURCE_TAGS:
+        sources = ", ".join(planned.sources)
+    else:
+        sources = f"{len(planned.sources)} sources ({planned.sources[0]} ... {planned.sources[-1]})"
+    return f"Polls {sources} {planned.timing} ({config_path})."
 
 
 def _short(interval: timedelta | None) -> str:
@@ -124,7 +155,7 @@ def to_deployment(planned: Planned, *, config_path: str) -> RunnerDeployment:
         cron=planned.timing.cron,
         parameters={"config_path": config_path, "sources": list(planned.sources)},
         tags=planned.tags,
-        description=f"Polls {', '.join(planned.sources)} {planned.timing} ({config_path}).",
+        description=_description(planned, config_path=config_path),
         concurrency_limit=ConcurrencyLimitConfig(
             limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
         ),

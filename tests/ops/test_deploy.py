@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.deploy import Planned, Timing, deploy_all, plan, to_deployment
+from flows.deploy import MAX_SOURCE_TAGS, Planned, Timing, deploy_all, plan, to_deployment
 from flows.errors import ConfigError
 from flows.settings import load_settings
 from tests.ops.conftest import PrefectServer, serve_news, write_config
@@ -126,6 +126,43 @@ def test_a_deployment_runs_the_monitor_flow_on_its_sources_one_run_at_a_time() -
     assert deployment.concurrency_limit == 1
     assert deployment.concurrency_options is not None
     assert deployment.concurrency_options.collision_strategy is ConcurrencyLimitStrategy.CANCEL_NEW
+
+
+def test_a_deployment_of_many_sources_is_tagged_with_their_count_and_named_after_three(
+    tmp_path: Path,
+) -> None:
+    sources = ['schedule = "*/15 * * * *"'] * 500
+    (planned,) = plan(settings_with(tmp_path, sources))
+
+    deployment = to_deployment(planned, config_path="/srv/newswatch.toml")
+
+    assert deployment.name == "newswatch s0, s1, s2 and 497 more"
+    assert deployment.tags == ["newswatch", "500 sources"]
+    assert len(deployment.parameters["sources"]) == 500
+    assert (
+        deployment.description
+        == "Polls 500 sources (s0 ... s499) cron */15 * * * * (/srv/newswatch.toml)."
+    )
+
+
+@pytest.mark.flow
+@pytest.mark.ops
+def test_the_server_creates_runs_of_a_deployment_with_hundreds_of_sources(
+    prefect_server: PrefectServer, tmp_path: Path
+) -> None:
+    """Prefect refuses (HTTP 500) a flow run of ~95 tags or more: every event of a run
+    carries its tags, at most 100 related resources. Capped tags keep such runs possible."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    settings = settings_with(tmp_path, ['every = "1234m"'] * (MAX_SOURCE_TAGS * 5))
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server.api.url}):
+        deployed = asyncio.run(deploy_all(plan(settings), pool="newswatch-many", config_path="x"))
+    (deployment_id,) = deployed.deployments.values()
+
+    run = prefect_server.api.post(f"/deployments/{deployment_id}/create_flow_run", {})
+
+    assert run["tags"] == ["newswatch", f"{MAX_SOURCE_TAGS * 5} sources"]
+    assert len(run["parameters"]["sources"]) == MAX_SOURCE_TAGS * 5
 
 
 @pytest.mark.flow
