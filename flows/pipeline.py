@@ -31,12 +31,14 @@ from flows.sitemaps import collect_sitemap
 from storage import (
     ArticleIn,
     FeedState,
+    Stored,
     StoryOptions,
     add_articles,
     canonical_url,
     seen_guids,
     stored_urls,
 )
+from storage.conflicts import retry_conflicts
 
 T = TypeVar("T")
 
@@ -283,25 +285,32 @@ def store_and_match(
     backfill: Mapping[str, timedelta | None] | None = None,
 ) -> StoredBatch:
     """Store the batch and record the alerts it fires in one transaction: an article is
-    never committed without its alerts and their pending deliveries. `backfill` is each
+    never committed without its alerts and their pending deliveries; a transaction that
+    PostgreSQL fails to end a deadlock with another run is run again. `backfill` is each
     source's first-poll alert window (see `alerts.record_alerts`)."""
     by_url = {canonical_url(a.url): a for a in articles}
-    with Session(engine) as session:
-        stored = add_articles(
-            session=session,
-            articles=articles,
-            source_ids=source_ids,
-            run_id=run_id,
-            stories=stories,
-        )
-        fired = record_alerts(
-            session=session,
-            rules=rules,
-            articles=stored.new,
-            backfill=backfill,
-            matched=_matched_already(by_url, rules),
-        )
-        session.commit()
+
+    def transaction() -> tuple[Stored, list[Fired]]:
+        with Session(engine) as session:
+            stored = add_articles(
+                session=session,
+                articles=articles,
+                source_ids=source_ids,
+                run_id=run_id,
+                stories=stories,
+            )
+            fired = record_alerts(
+                session=session,
+                rules=rules,
+                articles=stored.new,
+                backfill=backfill,
+                matched=_matched_already(by_url, rules),
+            )
+            session.commit()
+        return stored, fired
+
+    # a run storing at the same time may deadlock with this one on PostgreSQL: run it again
+    stored, fired = retry_conflicts(transaction)
     return StoredBatch(
         new=[by_url[row.canonical_url] for row in stored.new],
         updated=[by_url[row.canonical_url] for row in stored.updated],

@@ -1,0 +1,117 @@
+"""A batch that PostgreSQL fails to break a deadlock with another transaction is stored
+again, whole; any other error is not retried."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, func, select
+
+from alerts import RuleSet
+from flows.pipeline import StoredBatch, store_and_match
+from storage import Article, ArticleIn, ensure_sources, open_store
+from storage.conflicts import retry_conflicts
+
+pytestmark = pytest.mark.postgres
+WORDS = [f"{a}{b}" for a in ("ka", "lo", "mi", "ne", "ru") for b in ("dar", "ben", "col", "fis")]
+
+
+def story_text(seed: int) -> str:
+    rng = random.Random(seed)
+    return " ".join(rng.choice(WORDS) for _ in range(200)) + "."
+
+
+def article(url: str, body: str) -> ArticleIn:
+    return ArticleIn(url=url, source="news", title=url, text=body, origin="page")
+
+
+def store(engine: Engine, articles: list[ArticleIn]) -> StoredBatch:
+    with Session(engine) as session:
+        ids = ensure_sources(session=session, sources=[("news", "feed", "https://a.test/feed")])
+        session.commit()
+    return store_and_match(articles, engine=engine, rules=RuleSet([]), source_ids=ids, run_id=None)
+
+
+def wait_for_lock_waiter(engine: Engine, timeout: float = 30) -> None:
+    """Until some backend of this database waits on a lock."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND datname = current_database()"
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            if connection.execute(query).scalar_one():
+                return
+        time.sleep(0.05)
+    raise AssertionError("no backend started waiting on a lock")
+
+
+def test_a_batch_failed_to_break_a_deadlock_is_stored_again_whole(postgres_url: str) -> None:
+    engine = open_store(postgres_url)
+    try:
+        first, second = story_text(1), story_text(2)
+        store(engine, [article("https://a.test/1", first), article("https://a.test/2", second)])
+        with Session(engine) as session:
+            story = dict(session.exec(select(Article.url, Article.story_id)).all())
+        one, two = story["https://a.test/1"], story["https://a.test/2"]
+        # the same two stories again from another outlet, one word changed each
+        batch = [
+            article("https://b.test/1", first.replace(".", " extra.")),
+            article("https://b.test/2", second.replace(".", " extra.")),
+        ]
+        outcome: dict[str, object] = {}
+
+        def store_batch() -> None:
+            try:
+                outcome["stored"] = store(engine, batch)
+            except Exception as error:  # reported by the assertion below
+                outcome["error"] = error
+
+        with engine.connect() as rival:
+            # another run holds story two, so the batch takes story one and waits on two ...
+            rival.execute(text("UPDATE stories SET title = title WHERE id = :id"), {"id": two})
+            storing = threading.Thread(target=store_batch)
+            storing.start()
+            wait_for_lock_waiter(engine)
+            # ... and the other run then waits on story one: a deadlock, which the batch's
+            # transaction (waiting longest) is failed to break
+            rival.execute(text("UPDATE stories SET title = title WHERE id = :id"), {"id": one})
+            rival.commit()
+        storing.join(60)
+
+        assert "error" not in outcome, outcome.get("error")
+        stored = outcome["stored"]
+        assert isinstance(stored, StoredBatch)
+        assert [a.url for a in stored.new] == ["https://b.test/1", "https://b.test/2"]
+        with Session(engine) as session:
+            assert session.exec(select(func.count()).select_from(Article)).one() == 4
+            counts = session.exec(text("SELECT id, article_count FROM stories ORDER BY id")).all()
+        assert [tuple(row) for row in counts] == [(one, 2), (two, 2)]
+    finally:
+        engine.dispose()
+
+
+def test_other_database_errors_are_raised_at_once_not_retried(postgres_url: str) -> None:
+    engine = open_store(postgres_url)
+    calls = []
+
+    def duplicate_source() -> None:
+        calls.append(1)
+        with engine.begin() as connection:
+            insert = "INSERT INTO sources (name, kind, location) VALUES ('x', 'feed', 'u')"
+            connection.execute(text(insert))
+            connection.execute(text(insert))
+
+    try:
+        with pytest.raises(IntegrityError):
+            retry_conflicts(duplicate_source)
+    finally:
+        engine.dispose()
+    assert calls == [1]
