@@ -8,10 +8,11 @@ every core::
         article = await pool.extract(fetched.body, url=fetched.url, source="dw")
 
 Workers start from a `forkserver` (fork after Prefect has started threads is
-unsafe) that has imported trafilatura once, so a new worker costs a fork, not
-an import. Errors come back as the types `extract_article` raises; a worker
-that dies takes the pages it was working on with it as `ExtractError`s, and
-the next page gets a fresh pool.
+unsafe) that has imported trafilatura once and loaded what it loads lazily
+(`flows.warm`), so a new worker costs a fork, not an import and a slow first
+page. Errors come back as the types `extract_article` raises; a worker that
+dies takes the pages it was working on with it as `ExtractError`s, and the
+next page gets a fresh pool.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
 Extractor = Callable[..., ArticleIn]
 
-_PRELOAD = ["flows.extract", "storage.stories"]
+_PRELOAD = ["flows.warm"]  # imports what the workers run, and loads what they load lazily
 
 
 def start_forkserver() -> None:

@@ -174,3 +174,21 @@ def test_with_rules_the_pool_returns_the_matches_the_store_would_make() -> None:
     assert [rule.name for rule, _ in expected] == ["hit"]
     assert article.matched is not None
     assert rules.named(article.matched) == expected
+
+
+def what_was_loaded(body: bytes, **kwargs: Any) -> ArticleIn:
+    """An extractor reporting, as its text, what its worker had loaded before any page."""
+    from trafilatura import external
+
+    loaded = {"stoplists": external.JT_STOPLIST is not None}
+    return ArticleIn(
+        url=kwargs["url"], source="s", title="t", text=json.dumps(loaded), origin="page"
+    )
+
+
+def test_workers_start_with_what_trafilatura_loads_lazily_already_loaded() -> None:
+    async def go() -> ArticleIn:
+        async with ExtractionPool(1, extractor=what_was_loaded) as pool:
+            return await pool.extract(b"<html></html>", url="https://c.example/x", source="s")
+
+    assert json.loads(asyncio.run(go()).text) == {"stoplists": True}
