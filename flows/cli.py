@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
 import sys
@@ -148,7 +149,11 @@ def run(
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     show_progress = not (as_json or quiet or verbose)  # bars would interleave with the logs
     summary = _run_flow(
-        settings, ignore_backoff=ignore_backoff, sources=source, show_progress=show_progress
+        settings,
+        ignore_backoff=ignore_backoff,
+        sources=source,
+        show_progress=show_progress,
+        tracebacks=verbose,
     )
     if as_json:
         print(json.dumps(summary.to_dict(), ensure_ascii=False))
@@ -157,9 +162,16 @@ def run(
 
 
 def _run_flow(
-    settings: Settings, *, ignore_backoff: bool, sources: list[str] | None, show_progress: bool
+    settings: Settings,
+    *,
+    ignore_backoff: bool,
+    sources: list[str] | None,
+    show_progress: bool,
+    tracebacks: bool = False,
 ) -> Any:
-    """The flow run; with `show_progress` on a terminal, bars of sources and pages."""
+    """The flow run; with `show_progress` on a terminal, bars of sources and pages. Without
+    `tracebacks`, Prefect's terminal log leaves them out (the Prefect API still gets them):
+    a run that fails says why in one line."""
     from prefect import tags
 
     from flows.deploy import run_tags
@@ -168,6 +180,8 @@ def _run_flow(
     from flows.progress import RichReporter, reporting
 
     start_forkserver()  # its import of trafilatura overlaps the flow run's start-up
+    if not tracebacks:
+        _console_without_tracebacks()
     names = [s.name for s in settings.sources if sources is None or s.name in sources]
     bars = RichReporter(err) if show_progress and err.is_terminal else None
     try:
@@ -181,6 +195,35 @@ def _run_flow(
         raise fail(str(error), code=1) from None
     except Exception as error:
         raise fail(f"the run could not complete: {type(error).__name__}: {error}", code=1) from None
+
+
+class _WithoutTraceback(logging.Formatter):
+    """Formats a record as `inner` would, minus its traceback and stack."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        kept = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            return self.inner.format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = kept
+
+
+def _console_without_tracebacks() -> None:
+    """Prefect's console handlers (set up when Prefect is imported) print no tracebacks."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger(), *map(logging.getLogger, logging.root.manager.loggerDict)]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, PrefectConsoleHandler) and not isinstance(
+                handler.formatter, _WithoutTraceback
+            ):
+                handler.setFormatter(_WithoutTraceback(handler.formatter))
 
 
 def _print_summary(summary: Any) -> None:

@@ -148,15 +148,37 @@ class _Run:
 async def _run(settings: Settings, engine: Engine, *, ignore_backoff: bool) -> RunSummary:
     with Session(engine) as session:
         row = start_run(session=session, flow_run_id=str(flow_run.get_id() or "") or None)
-        summary = RunSummary(run_id=row.id, started_at=row.started_at, flow_run_id=row.flow_run_id)
+    summary = RunSummary(run_id=row.id, started_at=row.started_at, flow_run_id=row.flow_run_id)
+    try:
+        run = _prepare(settings, engine, summary, ignore_backoff=ignore_backoff)
+        await _poll_and_deliver(run)
+    except BaseException:
+        _finish(engine, summary, status="failed")  # the run row must not stay "running"
+        raise
+    _finish(engine, summary, status="completed")
+    logger = get_run_logger()
+    for failure in summary.failures:
+        logger.warning("%s: %s", failure.source, failure.reason)
+    for report in summary.sources:
+        logger.info("%s", source_line(report))
+    logger.info("run %s: %s", summary.run_id, summary.totals())
+    await publish(summary, engine=engine)
+    return summary
+
+
+def _prepare(
+    settings: Settings, engine: Engine, summary: RunSummary, *, ignore_backoff: bool
+) -> _Run:
+    """The run's sources registered, their state read, and its rules compiled."""
+    with Session(engine) as session:
         source_ids = ensure_sources(
             session=session, sources=[(s.name, s.kind, s.location) for s in settings.sources]
         )
         session.commit()
         states = source_states(session=session, names=[s.name for s in settings.sources])
-        if not ignore_backoff:
-            _skip_sources_backing_off(states, settings, summary)
-    run = _Run(
+    if not ignore_backoff:
+        _skip_sources_backing_off(states, settings, summary)
+    return _Run(
         settings,
         engine,
         source_ids,
@@ -164,20 +186,6 @@ async def _run(settings: Settings, engine: Engine, *, ignore_backoff: bool) -> R
         feed_states=_feed_states(states),
         rules=RuleSet(settings.rules),
     )
-    try:
-        await _poll_and_deliver(run)
-    except BaseException:
-        _finish(run, status="failed")  # the run row must not stay "running"
-        raise
-    _finish(run, status="completed")
-    logger = get_run_logger()
-    for failure in summary.failures:
-        logger.warning("%s: %s", failure.source, failure.reason)
-    for report in summary.sources:
-        logger.info("%s", source_line(report))
-    logger.info("run %s: %s", summary.run_id, summary.totals())
-    await publish(summary, engine=run.engine)
-    return summary
 
 
 async def _poll_and_deliver(run: _Run) -> None:
@@ -215,14 +223,11 @@ def _skip_sources_backing_off(
             summary.sources.append(report)
 
 
-def _finish(run: _Run, *, status: str) -> None:
-    run.summary.finished_at = utcnow()
-    with Session(run.engine) as session:
+def _finish(engine: Engine, summary: RunSummary, *, status: str) -> None:
+    summary.finished_at = utcnow()
+    with Session(engine) as session:
         finish_run(
-            session=session,
-            run_id=run.summary.run_id or 0,
-            status=status,
-            summary=run.summary.to_dict(),
+            session=session, run_id=summary.run_id or 0, status=status, summary=summary.to_dict()
         )
 
 

@@ -5,16 +5,20 @@
 
 SQLite gets WAL mode, enforced foreign keys and a busy timeout so that two
 processes can share one file; PostgreSQL gets pre-ping so a restarted server
-is noticed instead of failing the first statement.
+is noticed instead of failing the first statement. A store that cannot be
+reached, or that drops the connection mid-statement, raises `StoreUnavailable`
+naming the store (password masked) and the driver's first line, wherever it
+happens: callers print one line, not SQLAlchemy's three with a traceback.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Connection, Engine, ExceptionContext
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import create_engine
 
 from storage import models as _models  # noqa: F401  (registers the tables)
@@ -43,6 +47,21 @@ def _begin_immediate(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _unreachable(url: str) -> Callable[[ExceptionContext], None]:
+    """A `handle_error` listener: a connection that cannot be made, or that the server
+    dropped, becomes StoreUnavailable. Pre-ping failures are left to the pool, which
+    reconnects; other errors (a constraint, a lock timeout) keep their own type."""
+
+    def translate(context: ExceptionContext) -> None:
+        if context.is_pre_ping or not isinstance(context.sqlalchemy_exception, OperationalError):
+            return
+        if context.is_disconnect or context.connection is None:
+            reason = str(context.original_exception).strip().splitlines() or ["no reason given"]
+            raise StoreUnavailable(reason[0], url=url)
+
+    return translate
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`, configured for the backend; connects lazily."""
     if url.startswith("sqlite"):
@@ -51,8 +70,10 @@ def make_engine(url: str) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _begin_immediate)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    event.listen(engine, "handle_error", _unreachable(url))
+    return engine
 
 
 def open_store(url: str) -> Engine:
@@ -64,6 +85,9 @@ def open_store(url: str) -> Engine:
         raise StoreUnavailable(str(error).splitlines()[0], url=url) from error
     try:
         upgrade(engine)
+    except StoreUnavailable:
+        engine.dispose()
+        raise
     except Exception as error:
         engine.dispose()
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
