@@ -4,8 +4,10 @@
                                limit=max_bytes + 1, url=url): ...
 
 httpx would inflate a whole network read at once: a few kilobytes of brotli can
-expand to gigabytes in one call. Each decoder here hands out at most `limit`
-bytes at a time, so the caller can stop reading as soon as the cap is passed.
+expand to gigabytes in one call. Each decoder here inflates about `limit` bytes
+at a time (brotli's limit is a soft one: it fills whole blocks, up to ~2.3 times
+the limit), and `decoded` hands them out in pieces of at most `limit` bytes, so
+the caller can stop reading as soon as the cap is passed.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ async def decoded(
     try:
         async for data in raw:
             for piece in decoder.pieces(data, limit):
-                if piece:
-                    yield piece
+                for start in range(0, len(piece), limit):
+                    yield piece[start : start + limit]
     except (zlib.error, brotli.error) as error:
         raise FetchError(f"cannot decode the compressed body: {error}", url=url) from error

@@ -16,6 +16,9 @@ short reason: non-HTML bodies (by magic bytes or content type), home and index
 pages, login walls and paywalls, bot challenges. The checks are conservative:
 each needs a strong marker, and the page-shape ones also little article text,
 so that a real article is never thrown away for a login box in its header.
+
+Titles, names and texts leave here cleaned of control characters and bidi
+overrides (`flows.items.clean_line`, `clean_text`), whatever the page held.
 """
 
 from __future__ import annotations
@@ -33,11 +36,17 @@ from lxml.html import HtmlElement
 from trafilatura.utils import detect_encoding, load_html
 
 from flows.errors import ExtractError, NotAnArticle
-from flows.items import Candidate, clean_categories
+from flows.items import Candidate, clean_categories, clean_line, clean_text
 from storage.schemas import ArticleIn
 
 # Fewer words than this is navigation or a cookie wall, not an article.
 MIN_WORDS = 10
+# libxml2's HTML parser drops whatever is nested deeper than 255 elements; a page
+# reaching this depth lost its content to that cap (no real page comes close).
+MAX_HTML_DEPTH = 250
+# trafilatura and htmldate spend ~0.1 ms per element: a page of a million empty tags
+# would hold a worker for minutes. The shared corpus's largest page has 10,106.
+MAX_ELEMENTS = 50_000
 TITLE_FROM_TEXT_CHARS = 120
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 # The page's authored dates only (markup, URL): htmldate's extensive search would take a
@@ -77,24 +86,29 @@ def extract_article(
         raise NotAnArticle(reason, url=url)
     text = html if isinstance(html, str) else decode_html(html, declared=encoding)
     tree = load_html(text)
+    elements = int(_COUNT_ELEMENTS(tree)) if tree is not None else 0
+    if elements > MAX_ELEMENTS:
+        raise ExtractError(
+            f"page too big to extract: {elements:,} elements, at most {MAX_ELEMENTS:,}", url=url
+        )
     document = _extract(tree, url=url) if tree is not None else None
     body = _article_text(document)
     reason = page_kind(tree, html=text, document=document, url=url) if tree is not None else None
     if reason:
         raise NotAnArticle(reason, url=url)
     if not body:
-        raise ExtractError("no article text found", url=url)
-    title = document.title or (fallback and fallback.title) or _title_from(body)
+        raise ExtractError(_no_text_reason(tree), url=url)
+    title = _first_line(document.title, fallback and fallback.title) or _title_from(body)
     return ArticleIn(
         url=_article_url(document, url=url),
         source=source,
         title=title,
         text=_without_heading(body, title=title),
         origin=origin,
-        author=document.author or (fallback and fallback.author) or None,
+        author=_first_line(document.author, fallback and fallback.author),
         published_at=_published(document, fallback=fallback, html=text, url=url),
         language=document.language or _html_lang(tree),
-        site_name=document.sitename or None,
+        site_name=_first_line(document.sitename),
         guid=fallback.guid if fallback else None,
         categories=clean_categories(
             _page_categories(document, tree), fallback.categories if fallback else ()
@@ -107,7 +121,7 @@ def article_from_candidate(candidate: Candidate, *, note: str) -> ArticleIn:
 
     `note` says why (it is stored with the article), e.g. the FetchError message.
     """
-    summary = (candidate.summary or "").strip()
+    summary = clean_text(candidate.summary or "")
     if not summary:
         raise ExtractError(
             f"no article text found, and the feed entry has none ({note})", url=candidate.url
@@ -115,10 +129,10 @@ def article_from_candidate(candidate: Candidate, *, note: str) -> ArticleIn:
     return ArticleIn(
         url=candidate.url,
         source=candidate.source,
-        title=candidate.title or _title_from(summary),
+        title=_first_line(candidate.title) or _title_from(summary),
         text=summary,
         origin="feed",
-        author=candidate.author,
+        author=_first_line(candidate.author),
         published_at=candidate.published_at,
         guid=candidate.guid,
         note=note,
@@ -206,11 +220,13 @@ _PAYWALL_PHRASES = (
 )
 _INDEX_SEGMENT = re.compile(r"^(?:[a-z]+|index\.[a-z]+)$", re.I)
 _COUNT_LINKS = etree.XPath("count(//a[@href])")
+_COUNT_ELEMENTS = etree.XPath("count(//*)")
 _LINK_TEXT = etree.XPath("//body//a[@href]//text()", smart_strings=False)
 _VISIBLE_TEXT = etree.XPath(
     "//body//text()[not(ancestor::script) and not(ancestor::style)]", smart_strings=False
 )
 _ARTICLE_TAGS = etree.XPath("//head/meta[@property='article:tag']/@content", smart_strings=False)
+_TOO_DEEP = etree.XPath(f"boolean({'/*' * MAX_HTML_DEPTH})")  # an element that deep
 _LISTING_PREFIXES = {"tag", "tags", "category", "categories", "topic", "topics", "section"}
 
 
@@ -323,11 +339,26 @@ def _extract(tree: HtmlElement, *, url: str) -> Any:
 
 def _article_text(document: Any) -> str | None:
     """trafilatura's text with one blank line between paragraphs, as seeds and feeds have it."""
-    text = (getattr(document, "text", None) or "").strip()
+    text = clean_text(getattr(document, "text", None) or "")
     if len(text.split()) < MIN_WORDS:
         return None
     lines = (line.strip() for line in text.splitlines())
     return "\n\n".join(line for line in lines if line)
+
+
+def _no_text_reason(tree: HtmlElement | None) -> str:
+    """Why a page gave no text: say so when the parser's depth cap cut its content off."""
+    if tree is not None and _TOO_DEEP(tree):
+        return (
+            f"no article text found: the page nests elements {MAX_HTML_DEPTH} deep or more, "
+            "and the HTML parser reads no deeper"
+        )
+    return "no article text found"
+
+
+def _first_line(*values: str | None) -> str | None:
+    """The first of `values` that is not empty once cleaned to one line."""
+    return next((line for value in values if value and (line := clean_line(value))), None)
 
 
 def _without_heading(text: str, *, title: str) -> str:
@@ -403,7 +434,7 @@ def _html_lang(tree: HtmlElement) -> str | None:
 
 def _title_from(text: str) -> str:
     """The first line of the text, cut at a word, when nothing else names the article."""
-    first = text.strip().splitlines()[0]
+    first = clean_line(text.strip().splitlines()[0])
     if len(first) <= TITLE_FROM_TEXT_CHARS:
         return first
     return first[:TITLE_FROM_TEXT_CHARS].rsplit(" ", 1)[0] + "…"

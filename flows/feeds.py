@@ -6,11 +6,17 @@ A pure step (no I/O), so it is tested with literal feeds and the shared corpus::
 
 A body that is no feed at all is a `FeedError`, never an empty list: an empty
 list means the feed is fine and has nothing new, and the two must not look alike.
+
+Feeds come from strangers, so feedparser only ever sees the body as bytes in a
+stream (a bare string may be read as a file name or fetched as a URL) and never
+a DTD, whose entities could expand a small feed into gigabytes; titles, names
+and texts are cleaned of control characters (`flows.items.clean_line`).
 """
 
 from __future__ import annotations
 
 import html
+import io
 import json
 import re
 import time
@@ -21,10 +27,11 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import lxml.html
+from feedparser.encodings import convert_to_utf8
 from lxml import etree
 
 from flows.errors import FeedError
-from flows.items import Candidate, clean_categories
+from flows.items import Candidate, clean_categories, clean_line
 
 JSON_FEED_PREFIX = "https://jsonfeed.org/version/"
 
@@ -66,6 +73,19 @@ _BLOCK_TAGS = frozenset(
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)\b", re.I | re.S)
 _LOOKS_LIKE_MARKUP = re.compile(r"<[a-zA-Z/!]")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# The body as feedparser gets it once we made it UTF-8 ourselves.
+_UTF8_XML = {"content-type": "application/xml; charset=utf-8"}
+# What can stand before a feed's root element: a comment, a processing instruction, a
+# DOCTYPE, or the root's start tag (`<` and a word character, as feedparser looks for it).
+_PROLOG_TOKEN = re.compile(rb"<!--|<\?|<!DOCTYPE|<\w", re.I)
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.I)
+_DECLARATION_END = re.compile(rb"[\[>]")
+_SUBSET_END = re.compile(rb"\]\s*>")
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
+_URL_BREAKS = re.compile(r"[\t\n\r]")
+# Controls, line and paragraph separators, bidi overrides: no URL holds them, and a log
+# line or a mail header that quotes the URL must stay one line that reads as it is.
+_URL_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def parse_feed(
@@ -94,11 +114,77 @@ def _parse_xml_feed(
     # No content-location header: feedparser would then "resolve" opaque guids
     # into URLs. Links are resolved against `url` here instead.
     headers = {"content-type": content_type} if content_type else {}
-    parsed = feedparser.parse(body, response_headers=headers)
+    xml = _valid_char_refs(without_doctype(convert_to_utf8(headers, body, {})))
+    try:
+        parsed = feedparser.parse(io.BytesIO(xml), response_headers=_UTF8_XML)
+    except Exception as error:
+        # feedparser raises on a dozen known inputs (kurtmckee/feedparser#599): such a
+        # body is a feed we cannot read, not a crash.
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
+        raise FeedError(f"unreadable feed (feedparser failed: {reason})", url=url) from error
     if not parsed.version and not parsed.entries:
         raise FeedError(_not_a_feed_reason(body, parsed), url=url)
     entries = (_xml_entry(entry, feed_url=url, source=source) for entry in parsed.entries)
     return [candidate for candidate in entries if candidate]
+
+
+def without_doctype(xml: bytes) -> bytes:
+    """`xml` (UTF-8) without the DOCTYPE declarations in front of its root element.
+
+    A DTD's internal subset can declare entities that expand a few kilobytes into
+    gigabytes (nested ones, "billion laughs", or one long one repeated): expat
+    stops only past 8 MiB of expansion, and feedparser's fallback parser expands
+    the entities it deems safe without any limit. Feeds need no DTD, so none
+    reaches feedparser, and a reference to an entity it declared stays literal
+    text. DOCTYPEs inside comments are defused too: feedparser looks there.
+
+    >>> without_doctype(b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "b">]><r>&a;</r>')
+    b'<?xml version="1.0"?><r>&a;</r>'
+    """
+    kept: list[bytes] = []
+    position = 0
+    while (token := _PROLOG_TOKEN.search(xml, position)) is not None:
+        start, kind = token.start(), token.group().upper()
+        if kind == b"<!DOCTYPE":
+            kept.append(xml[position:start])
+            position = _declaration_end(xml, token.end())
+        elif kind in (b"<!--", b"<?"):
+            closer = b"-->" if kind == b"<!--" else b"?>"
+            close = xml.find(closer, token.end())
+            end = token.end() if close < 0 else close + len(closer)
+            kept.append(_DOCTYPE.sub(b"DOCTYPE", xml[position:end]))
+            position = end
+        else:
+            break
+    kept.append(xml[position:])
+    return b"".join(kept)
+
+
+def _valid_char_refs(xml: bytes) -> bytes:
+    """Numeric character references to no character (NUL, a surrogate, past U+10FFFF)
+    made U+FFFD, as HTML does: feedparser raises on them (kurtmckee/feedparser#591)."""
+    return _CHAR_REF.sub(_valid_char_ref, xml)
+
+
+def _valid_char_ref(match: re.Match[bytes]) -> bytes:
+    hexadecimal, decimal = match.groups()
+    digits = (hexadecimal or decimal).lstrip(b"0")[:8] or b"0"  # 8 digits are past U+10FFFF
+    code = int(digits, 16 if hexadecimal else 10)
+    if code == 0 or 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+        return b"&#xFFFD;"
+    return match.group()
+
+
+def _declaration_end(xml: bytes, start: int) -> int:
+    """Where a DOCTYPE whose keyword ends at `start` ends: past its `]>` when it has an
+    internal subset, else past its `>`; the end of `xml` when it never closes."""
+    close = _DECLARATION_END.search(xml, start)
+    if close is None:
+        return len(xml)
+    if close.group() == b">":
+        return close.end()
+    subset = _SUBSET_END.search(xml, close.end())
+    return len(xml) if subset is None else subset.end()
 
 
 def _not_a_feed_reason(body: bytes, parsed: Any) -> str:
@@ -109,7 +195,7 @@ def _not_a_feed_reason(body: bytes, parsed: Any) -> str:
 
 
 def _xml_entry(entry: Any, *, feed_url: str, source: str) -> Candidate | None:
-    guid = entry.get("id") or None
+    guid = clean_line(entry.get("id") or "") or None
     link = entry.get("link")
     if entry.get("guidislink") and link == guid:
         link = None  # feedparser copied a permalink guid into `link`: judge it as a guid
@@ -123,7 +209,7 @@ def _xml_entry(entry: Any, *, feed_url: str, source: str) -> Candidate | None:
         source=source,
         guid=guid,
         title=_plain_title(entry.get("title")),
-        author=detail.get("name") or entry.get("author") or None,
+        author=clean_line(detail.get("name") or entry.get("author") or "") or None,
         published_at=_entry_date(entry),
         summary=html_to_text(_entry_markup(entry)) or None,
         categories=_entry_categories(entry),
@@ -146,18 +232,31 @@ def _entry_markup(entry: Any) -> str:
     return best or entry.get("summary") or ""
 
 
-def _entry_url(link: str | None, guid: str | None, *, feed_url: str) -> str | None:
+def _entry_url(link: object, guid: str | None, *, feed_url: str) -> str | None:
     """The entry's link resolved against the feed URL, else its guid when that is a URL.
 
     A guid is an identifier, not a path: only an absolute http(s) guid is used.
     """
-    if link and link.strip():
-        resolved = urljoin(feed_url, link.strip())
-        if urlsplit(resolved).scheme in ("http", "https"):
-            return resolved
-    if guid and urlsplit(guid.strip()).scheme in ("http", "https"):
-        return guid.strip()
-    return None
+    return _web_url(link, base=feed_url) or _web_url(guid)
+
+
+def _web_url(value: object, *, base: str | None = None) -> str | None:
+    """`value` as an absolute http(s) URL (resolved against `base`), or None.
+
+    Tabs and line breaks are dropped, as browsers do; a value with other control
+    characters, or that no URL parser accepts (`http://[::1`), is no URL.
+    """
+    if not isinstance(value, str):
+        return None
+    value = _URL_BREAKS.sub("", value.strip())
+    if not value or _URL_CONTROLS.search(value):
+        return None
+    try:
+        resolved = urljoin(base, value) if base else value
+        scheme = urlsplit(resolved).scheme
+    except ValueError:
+        return None
+    return resolved if scheme in ("http", "https") else None
 
 
 def _entry_date(entry: Any) -> datetime | None:
@@ -174,23 +273,24 @@ def _from_struct(value: time.struct_time | None) -> datetime | None:
 
 
 def _plain_title(title: str | None) -> str | None:
-    text = html_to_text(title or "").replace("\n", " ")
-    return text or None
+    return clean_line(html_to_text(title or "")) or None
 
 
 def _json_title(title: Any) -> str | None:
     """JSON Feed titles are plain text, unlike feedparser's HTML-escaped ones."""
     if not isinstance(title, str):
         return None
-    return " ".join(title.split()) or None
+    return clean_line(title) or None
 
 
 def _parse_json_feed(body: bytes, *, url: str, source: str) -> list[Candidate]:
     """JSON Feed 1.0 and 1.1 (https://jsonfeed.org), which feedparser does not read."""
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        document = _json_document(body)
+    except json.JSONDecodeError as error:
         raise FeedError(f"not a feed (invalid JSON: {error})", url=url) from error
+    except RecursionError:
+        raise FeedError("not a feed (JSON nested too deeply)", url=url) from None
     version = document.get("version") if isinstance(document, dict) else None
     if not isinstance(version, str) or not version.startswith(JSON_FEED_PREFIX):
         raise FeedError("JSON but not a JSON Feed (no jsonfeed.org version)", url=url)
@@ -201,15 +301,28 @@ def _parse_json_feed(body: bytes, *, url: str, source: str) -> list[Candidate]:
     return [candidate for candidate in entries if candidate]
 
 
+def _json_document(body: bytes) -> Any:
+    """The JSON in `body`: UTF-8 (or UTF-16/32, as json detects), a stray invalid byte
+    read as U+FFFD rather than losing the whole feed to it."""
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        return json.loads(body.decode("utf-8", errors="replace"))
+
+
 def _json_item(item: Any, *, feed_url: str, source: str) -> Candidate | None:
     if not isinstance(item, dict):
         return None
-    guid = str(item["id"]) if item.get("id") is not None else None
+    identifier = item.get("id")
+    guid = clean_line(str(identifier)) or None if identifier is not None else None
     link = _entry_url(item.get("url") or item.get("external_url"), guid, feed_url=feed_url)
     if link is None:
         return None
     markup = item.get("content_html")
-    text = html_to_text(markup) if markup else _tidy_lines(_json_plain(item).splitlines())
+    if isinstance(markup, str) and markup:
+        text = html_to_text(markup)
+    else:
+        text = _tidy_lines(_json_plain(item).splitlines())
     return Candidate(
         url=link,
         source=source,
@@ -235,8 +348,10 @@ def _json_plain(item: dict[str, Any]) -> str:
 def _json_author(item: dict[str, Any]) -> str | None:
     """1.1 has `authors` (a list), 1.0 has `author`; either holds objects with `name`."""
     people = item.get("authors") or [item.get("author")]
-    names = [p["name"] for p in people if isinstance(p, dict) and p.get("name")]
-    return ", ".join(names) or None
+    if not isinstance(people, list):
+        return None
+    names = [p["name"] for p in people if isinstance(p, dict) and isinstance(p.get("name"), str)]
+    return clean_line(", ".join(names)) or None
 
 
 def _iso_date(value: Any) -> datetime | None:
@@ -287,14 +402,16 @@ def _mark_breaks(root: lxml.html.HtmlElement) -> None:
 
 
 def _squash(text: str | None) -> str | None:
-    return re.sub(r"\s+", " ", text) if text else text
+    """Whitespace runs as one space, and no control character (`&#27;` parses into one),
+    which lxml would refuse to set back."""
+    return re.sub(r"\s+", " ", _CONTROL_CHARS.sub("", text)) if text else text
 
 
 def _tidy_lines(lines: Iterable[str]) -> str:
-    """Strip each line, squeeze spaces, and keep at most one blank line in a row."""
+    """Clean each line (`clean_line`), and keep at most one blank line in a row."""
     kept: list[str] = []
     for line in lines:
-        line = re.sub(r"\s+", " ", line).strip()
+        line = clean_line(line)
         if line or (kept and kept[-1]):
             kept.append(line)
     return "\n".join(kept).strip()

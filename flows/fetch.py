@@ -43,7 +43,7 @@ from pydantic import (
 
 from flows.decoding import Identity, decoded, decoder_for, in_memory
 from flows.errors import FetchError, TransientFetchError
-from flows.guard import make_guard
+from flows.guard import AddressRefused, GuardedTransport, Resolver, make_guard, system_resolver
 from flows.politeness import HostLimiter, backoff_delay, retry_after_seconds
 from flows.robots import (
     ALLOW_ALL,
@@ -157,21 +157,29 @@ class _RetryableStatusError(TransientFetchError):
 
 
 def make_client(
-    options: FetchOptions, *, transport: httpx.AsyncBaseTransport | None = None
+    options: FetchOptions,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    resolve: Resolver = system_resolver,
 ) -> httpx.AsyncClient:
-    """The one client a run shares, with the SSRF guard hooked into every request.
+    """The one client a run shares, with the SSRF guard on every request and connection.
 
-    `transport` is the seam for unit tests (`httpx.MockTransport`). The guard
-    still runs before the transport sees a request. The client does not follow
-    redirects: `fetch` and the `Fetcher` do, hop by hop.
+    `transport` is the seam for unit tests (`httpx.MockTransport`). The guard's
+    request hook still runs before the transport sees a request; without one,
+    connections go only to the addresses the guard checked (`GuardedTransport`).
+    `resolve` turns host names into addresses, for both. The client does not
+    follow redirects: `fetch` and the `Fetcher` do, hop by hop.
     """
-    guard = make_guard(options.allow_networks)
+    limits = httpx.Limits(max_connections=options.concurrency)
+    if transport is None:
+        transport = GuardedTransport(options.allow_networks, limits=limits, resolve=resolve)
+    guard = make_guard(options.allow_networks, resolve=resolve)
     return httpx.AsyncClient(
         transport=transport,
         timeout=httpx.Timeout(options.timeout),
         follow_redirects=False,
         max_redirects=options.max_redirects,
-        limits=httpx.Limits(max_connections=options.concurrency),
+        limits=limits,
         headers={"User-Agent": options.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
         event_hooks={"request": [guard]},
     )
@@ -251,13 +259,24 @@ async def _request(
                 last_modified=response.headers.get("Last-Modified"),
             )
     except FetchError as error:
-        if error.url in (asked, str(httpx.URL(asked))):
+        if error.url == asked:
             raise
-        raise _refused_redirect(error, asked=asked) from error
+        raise _about_asked(error, hop=url, asked=asked) from error
+    except AddressRefused as error:  # at connect time: the host's address changed since
+        refused = FetchError(f"refused: {error.reason}", url=url)
+        raise _about_asked(refused, hop=url, asked=asked) from None
     except httpx.InvalidURL as error:
         raise FetchError(f"invalid URL: {error}", url=asked) from error
     except httpx.HTTPError as error:
         raise _transport_error(error, url=asked) from error
+
+
+def _about_asked(error: FetchError, *, hop: str, asked: str) -> FetchError:
+    """A refusal of `hop` (by the guard, which names URLs as httpx spells them: `HTTP://X`
+    is `http://x/`) as the caller of `asked` sees it: naming `asked`, and a redirect as such."""
+    if hop != asked:
+        return _refused_redirect(error, asked=asked)
+    return FetchError(str(error).removeprefix(f"{error.url}: "), url=asked)
 
 
 def _refused_redirect(error: FetchError, *, asked: str) -> FetchError:
@@ -281,7 +300,10 @@ def _not_modified(response: httpx.Response, validators: Validators) -> Fetched:
 
 def _check_scheme(url: str) -> None:
     """Refuse `file:`, `ftp:`, ... up front: httpx would read `file:///x` as the relative `/x`."""
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError as error:  # e.g. "http://[::1"
+        raise FetchError(f"invalid URL: {error}", url=url) from None
     if scheme not in ("http", "https"):
         raise FetchError(f"refused: scheme {scheme!r} is not http(s)", url=url)
 
@@ -341,7 +363,7 @@ class Fetcher:
         async with Fetcher(FetchOptions()) as fetcher:
             fetched = await fetcher.fetch("https://example.org/a", check_robots=True)
 
-    `transport` is the unit-test seam of `make_client`. `backoff` is the base of
+    `transport` and `resolve` are the seams of `make_client`. `backoff` is the base of
     the jittered waits between tries; a `Retry-After` answer is honoured up to
     `max_retry_after` seconds, and a longer one fails now, leaving the retry to a
     later run rather than holding a slot for an hour.
@@ -352,11 +374,12 @@ class Fetcher:
         options: FetchOptions,
         transport: httpx.AsyncBaseTransport | None = None,
         *,
+        resolve: Resolver = system_resolver,
         backoff: float = 0.5,
         max_retry_after: float = 60,
     ) -> None:
         self.options = options
-        self._client = make_client(options, transport=transport)
+        self._client = make_client(options, transport=transport, resolve=resolve)
         self._limiter = HostLimiter(
             concurrency=options.concurrency,
             per_host_concurrency=options.per_host_concurrency,

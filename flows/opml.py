@@ -62,7 +62,8 @@ def _opml_root(path: Path) -> etree._Element:
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as error:
-        raise ConfigError(f"not OPML (invalid XML: {error})", path=path) from None
+        reason = " ".join(str(error).split())  # libxml2's messages hold line breaks
+        raise ConfigError(f"not OPML (invalid XML: {reason})", path=path) from None
     if root is None or root.tag != "opml":
         tag = "none" if root is None else f"<{etree.QName(root).localname}>"
         raise ConfigError(f"not OPML (root element {tag}, expected <opml>)", path=path)
@@ -85,12 +86,20 @@ def safe_name(label: str | None, *, url: str) -> str:
     >>> safe_name("BBC News – World", url="https://feeds.bbci.co.uk/news/world/rss.xml")
     'BBC News World'
     """
-    for raw in (label or "", urlsplit(url).hostname or "", "feed"):
+    for raw in (label or "", _host(url), "feed"):
         name = " ".join(_UNSAFE.sub(" ", raw).split())
         name = re.sub(r"^[^\w]+", "", name)[: NAME_MAX - 10].rstrip()
         if name:
             return name
     return "feed"  # pragma: no cover - the loop's last value is always usable
+
+
+def _host(url: str) -> str:
+    """The URL's host name, or "" when there is none or the URL cannot be parsed."""
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:  # e.g. "http://[::1"
+        return ""
 
 
 def unique_name(name: str, *, taken: Iterable[str]) -> str:

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from flows.errors import ExtractError, SeedError
 from flows.extract import extract_article
+from flows.items import clean_line
 from storage.schemas import ArticleIn
 
 TEXT_SUFFIXES = (".txt",)
@@ -125,7 +126,10 @@ def _read_html_seed(data: bytes, *, path: Path, source: str) -> ArticleIn:
     try:
         return extract_article(data, url=path.resolve().as_uri(), source=source, origin="html")
     except ExtractError as error:
-        raise SeedError("no article text found in the HTML", path=path) from error
+        reason = str(error).removeprefix(f"{error.url}: ")
+        detail = reason.removeprefix("no article text found")
+        detail = detail if detail != reason else f" ({reason})"
+        raise SeedError(f"no article text found in the HTML{detail}", path=path) from error
 
 
 def parse_text_seed(text: str, *, path: Path, source: str) -> ArticleIn | list[str]:
@@ -167,16 +171,18 @@ def _url_list(lines: list[str]) -> list[str] | None:
 
 
 def _is_url(line: str) -> bool:
-    parts = urlsplit(line)
-    return (
-        parts.scheme in ("http", "https")
-        and bool(parts.netloc)
-        and not any(c.isspace() for c in line)
-    )
+    """An absolute http(s) URL with a host, no spaces and nothing a URL parser refuses."""
+    if any(c.isspace() or not c.isprintable() for c in line):
+        return False
+    try:
+        parts = urlsplit(line)
+    except ValueError:  # e.g. "http://[::1"
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def _text_article(lines: list[str], *, published: datetime, path: Path, source: str) -> ArticleIn:
-    cleaned = [" ".join(line.split()) for line in lines]  # NBSP-only lines become empty
+    cleaned = [clean_line(line) for line in lines]  # NBSP-only lines become empty
     body = [line for line in cleaned if not _is_chrome(line, published=published)]
     nonempty = [i for i, line in enumerate(body) if line]
     if not nonempty:

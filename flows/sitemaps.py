@@ -26,12 +26,15 @@ from urllib.parse import urldefrag, urlsplit
 from lxml import etree
 
 from flows.errors import FeedError
-from flows.items import Candidate
+from flows.items import Candidate, clean_line
 
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the sitemaps.org limit for one uncompressed file
+INFLATE_STEP = 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.I)
+# Controls, line separators and bidi overrides: no URL holds them (see flows.feeds).
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)\b", re.I | re.S)
 
 FetchBody = Callable[[str], Awaitable[bytes]]
@@ -70,18 +73,28 @@ def parse_sitemap(body: bytes, *, url: str, source: str) -> Sitemap:
 
 
 def _inflated(body: bytes, *, url: str, source: str) -> bytes:
-    """A gzipped body (`.xml.gz`) decompressed, refusing more than MAX_SITEMAP_BYTES."""
+    """A gzipped body (`.xml.gz`) decompressed a megabyte at a time, refused as soon as it
+    passes MAX_SITEMAP_BYTES: a bomb costs no more memory than the limit itself."""
     if not body.startswith(GZIP_MAGIC):
         return body
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    pieces: list[bytes] = []
+    size, data = 0, body
     try:
-        data = inflater.decompress(body, MAX_SITEMAP_BYTES)
+        while True:
+            piece = inflater.decompress(data, INFLATE_STEP)
+            size += len(piece)
+            if size > MAX_SITEMAP_BYTES:
+                limit = MAX_SITEMAP_BYTES // (1024 * 1024)
+                raise FeedError(
+                    f"gzipped sitemap over {limit} MB uncompressed", url=url, source=source
+                )
+            pieces.append(piece)
+            data = inflater.unconsumed_tail
+            if not data and len(piece) < INFLATE_STEP:
+                return b"".join(pieces)
     except zlib.error as error:
         raise FeedError(f"corrupt gzipped sitemap ({error})", url=url, source=source) from None
-    if inflater.unconsumed_tail:
-        limit = MAX_SITEMAP_BYTES // (1024 * 1024)
-        raise FeedError(f"gzipped sitemap over {limit} MB uncompressed", url=url, source=source)
-    return data
 
 
 def _xml_root(body: bytes, *, url: str, source: str) -> etree._Element:
@@ -96,7 +109,8 @@ def _xml_root(body: bytes, *, url: str, source: str) -> etree._Element:
     try:
         root = etree.fromstring(body, parser)
     except etree.XMLSyntaxError as error:
-        raise FeedError(f"not a sitemap (invalid XML: {error})", url=url, source=source) from None
+        reason = " ".join(str(error).split())  # libxml2's messages hold line breaks
+        raise FeedError(f"not a sitemap (invalid XML: {reason})", url=url, source=source) from None
     if root is None:
         raise FeedError("not a sitemap (no XML element)", url=url, source=source)
     return root
@@ -113,10 +127,9 @@ def _urlset(root: etree._Element, *, source: str) -> Sitemap:
         published = _w3c_date(_child_text(news, "publication_date")) or _w3c_date(
             _child_text(entry, "lastmod")
         )
-        candidates[link] = Candidate(
-            url=link, source=source, title=_child_text(news, "title"), published_at=published
-        )
-        name = _child_text(_child(news, "publication"), "name")
+        title = clean_line(_child_text(news, "title") or "") or None
+        candidates[link] = Candidate(url=link, source=source, title=title, published_at=published)
+        name = clean_line(_child_text(_child(news, "publication"), "name") or "")
         if name:
             publications[link] = name
     return Sitemap(candidates=list(candidates.values()), publications=publications)
@@ -145,10 +158,19 @@ def _child_text(element: etree._Element | None, name: str) -> str | None:
 
 
 def _http_url(value: str | None) -> str | None:
-    """An absolute http(s) URL without its fragment; sitemaps allow no relative ones."""
-    if not value or urlsplit(value).scheme not in ("http", "https"):
+    """An absolute http(s) URL without its fragment; sitemaps allow no relative ones.
+
+    A value with control characters, or that no URL parser accepts (`http://[::1`),
+    is skipped like a relative one.
+    """
+    if not value or _CONTROLS.search(value):
         return None
-    return urldefrag(value).url
+    try:
+        if urlsplit(value).scheme not in ("http", "https"):
+            return None
+        return urldefrag(value).url
+    except ValueError:
+        return None
 
 
 def _w3c_date(value: str | None) -> datetime | None:

@@ -21,13 +21,17 @@ def canonical_url(url: str) -> str:
     courlan lowercases scheme and host, sorts the query and drops tracking
     parameters; its strict mode would drop every unknown parameter too, which
     merges distinct articles (`story.php?sid=1` and `?sid=2`), so it stays off.
-    Fragments never select a different article and are dropped.
+    Fragments never select a different article and are dropped. A URL no parser
+    accepts (`http://[::1`) is its own canonical form, less its fragment.
     """
     try:
         normalised = normalize_url(url.strip())
     except (ValueError, AttributeError):
         normalised = url.strip()
-    scheme, netloc, path, query, _fragment = urlsplit(normalised)
+    try:
+        scheme, netloc, path, query, _fragment = urlsplit(normalised)
+    except ValueError:
+        return normalised.partition("#")[0]
     return urlunsplit((scheme, netloc, path or "/", query, ""))
 
 
