@@ -15,8 +15,9 @@ from alerts.bundles import DigestState, digest_states
 from alerts.channels import AppriseChannel, Channel, EmailChannel, WebhookChannel
 from alerts.errors import AlertsError, DeliveryError, QueryError
 from alerts.firstcontact import DEFAULT_BACKFILL
+from alerts.index import Document
 from alerts.ledger import Fired, record_alerts
-from alerts.match import Document, Match
+from alerts.match import Match
 from alerts.message import AlertMessage, BundleMessage, Message, Outlet
 from alerts.notifiers import (
     AppriseNotifier,

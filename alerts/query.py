@@ -22,150 +22,48 @@ A query must contain a word or phrase that has to appear: `-drill` or
 every other invalid query, with a `QueryError` naming the position. This is
 also what lets `RuleSet` skip every rule none of whose positive terms occur.
 Sizes are capped (`MAX_*`) so no query can make parsing or matching slow. The
-parser is a hand-written scanner: nothing from the query is compiled into a regex.
+scanner (`alerts.lexer`) and the parser are hand-written: nothing from the query
+is compiled into a regex. The tree's nodes and how they are evaluated are in
+`alerts.tree`, re-exported here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Literal, cast
+from typing import cast
 
 from alerts.errors import QueryError
-from alerts.match import (
-    FIELDS,
-    Document,
-    Field,
-    Hit,
-    Match,
-    Pattern,
-    build_match,
-    fold_name,
-    host_of,
-    is_soft_separator,
-    squeeze,
-    tokenise,
-)
+from alerts.index import FIELDS, Document, Field
+from alerts.lexer import FILTERS, Lexeme, lex
+from alerts.match import Match
+from alerts.tree import And, Filter, Filtered, Near, Node, Not, Or, Term
+from alerts.words import Pattern, fold_name, host_of, is_soft_separator, squeeze, tokenise
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_PHRASE_WORDS",
+    "MAX_QUERY_LENGTH",
+    "MAX_TERMS",
+    "And",
+    "Filter",
+    "Near",
+    "Node",
+    "Not",
+    "Or",
+    "Query",
+    "Term",
+    "parse_query",
+]
 
 MAX_DEPTH = 64
 MAX_QUERY_LENGTH = 20_000
 MAX_TERMS = 1_000
 MAX_PHRASE_WORDS = 64
 MIN_PREFIX = 3
-DEFAULT_NEAR = 10
-MAX_NEAR = 100
 
-Filtered = Literal["source", "site", "lang"]
 TEXT_FIELDS: tuple[str, ...] = FIELDS
-FILTERS: tuple[Filtered, ...] = ("source", "site", "lang")
 _OPERAND_STARTS = frozenset({"WORD", "PHRASE", "(", "NOT", "FIELD"})
-_QUOTES = {'"': '"', "“": "”"}
-
-
-@dataclass(frozen=True)
-class Term:
-    """A word, phrase or prefix as written (`text`), what it looks for, and where:
-    `field` None means the title or the text."""
-
-    text: str
-    pattern: Pattern
-    field: Field | None
-    position: int
-
-    def find(self, document: Document) -> tuple[Hit, ...] | None:
-        """The first occurrence in the title, then in the text (the hot path of matching)."""
-        title = document.title.first_span(self.pattern) if self.field != "text" else None
-        text = document.text.first_span(self.pattern) if self.field != "title" else None
-        if text is None:
-            return None if title is None else (Hit(self.text, "title", *title),)
-        in_text = Hit(self.text, "text", *text)
-        return (in_text,) if title is None else (Hit(self.text, "title", *title), in_text)
-
-
-@dataclass(frozen=True)
-class Near:
-    """Two terms at most `distance` words apart, in either order, in one field."""
-
-    left: Term
-    right: Term
-    distance: int
-    field: Field | None
-    position: int
-
-    def find(self, document: Document) -> tuple[Hit, ...] | None:
-        hits = []
-        for name in (self.field,) if self.field else FIELDS:
-            index = document.field(name)
-            if (
-                index.first_span(self.left.pattern) is None
-                or index.first_span(self.right.pattern) is None
-            ):
-                continue  # the usual case, told by memoised lookups: no positions to pair
-            pair = index.near(self.left.pattern, self.right.pattern, self.distance)
-            if pair is not None:
-                hits.append(Hit(self.left.text, name, *pair[0]))
-                hits.append(Hit(self.right.text, name, *pair[1]))
-        return tuple(hits) or None
-
-
-@dataclass(frozen=True)
-class Filter:
-    """`source:`, `site:` or `lang:`: true or false for the article, never a hit."""
-
-    name: Filtered
-    value: str
-    position: int
-
-    def find(self, document: Document) -> tuple[Hit, ...] | None:
-        found: str = getattr(document, self.name)
-        if found == self.value:
-            return ()
-        if self.name == "site":  # subdomains: site:example.com takes www.example.com
-            return () if found.endswith("." + self.value) else None
-        if self.name == "lang":  # regions: lang:en takes en-GB
-            return () if found.startswith(self.value + "-") else None
-        return None
-
-
-@dataclass(frozen=True)
-class Not:
-    child: Node
-    position: int
-
-    def find(self, document: Document) -> tuple[Hit, ...] | None:
-        """True (with no positive hits) exactly when the child is false."""
-        return () if self.child.find(document) is None else None
-
-
-@dataclass(frozen=True)
-class And:
-    children: tuple[Node, ...]
-    position: int
-
-    def find(self, document: Document) -> tuple[Hit, ...] | None:
-        hits: list[Hit] = []
-        for child in self.children:
-            found = child.find(document)
-            if found is None:
-                return None
-            hits.extend(found)
-        return tuple(hits)
-
-
-@dataclass(frozen=True)
-class Or:
-    children: tuple[Node, ...]
-    position: int
-
-    def find(self, document: Document) -> tuple[Hit, ...] | None:
-        """Every true branch counts, so an alert lists all the terms that hit."""
-        found = [child.find(document) for child in self.children]
-        if all(hits is None for hits in found):
-            return None
-        return tuple(hit for hits in found if hits for hit in hits)
-
-
-Node = Term | Near | Filter | Not | And | Or
 
 
 @dataclass(frozen=True)
@@ -182,7 +80,7 @@ class Query:
     def match_document(self, document: Document) -> Match | None:
         """Like `match`, for an article already tokenised once for many rules."""
         hits = self.root.find(document)
-        return build_match(hits, document) if hits else None
+        return Match.of_hits(hits, document) if hits else None
 
 
 def parse_query(text: str) -> Query:
@@ -190,7 +88,7 @@ def parse_query(text: str) -> Query:
     if len(text) > MAX_QUERY_LENGTH:
         message = f"query longer than {MAX_QUERY_LENGTH:,} characters; split it into several rules"
         raise QueryError(message, query=text, position=MAX_QUERY_LENGTH)
-    lexemes = _lex(text)
+    lexemes = lex(text)
     if not lexemes:
         raise QueryError("empty query", query=text, position=0)
     root = _Parser(text, lexemes).parse()
@@ -220,7 +118,7 @@ def _true_without_terms(node: Node) -> Not | Filter | None:
 class _Parser:
     """Recursive descent over the lexemes; nesting is capped at MAX_DEPTH."""
 
-    def __init__(self, query: str, lexemes: list[_Lexeme]) -> None:
+    def __init__(self, query: str, lexemes: list[Lexeme]) -> None:
         self.query = query
         self.lexemes = lexemes
         self.index = 0
@@ -284,7 +182,9 @@ class _Parser:
             return self._field(lexeme)
         if lexeme.kind != "(":
             return self._term(lexeme)
-        if (inner := self._peek()) is not None and inner.kind == ")":
+        if (inner := self._peek()) is None:
+            raise self._error("unclosed parenthesis", lexeme)
+        if inner.kind == ")":
             raise self._error("empty parentheses", lexeme)
         with self._nested(lexeme):
             node = self._or()
@@ -293,7 +193,7 @@ class _Parser:
         self.index += 1
         return node
 
-    def _term(self, lexeme: _Lexeme) -> Term:
+    def _term(self, lexeme: Lexeme) -> Term:
         self._count(lexeme)
         pattern = _pattern(lexeme, self.query)
         if len(pattern.words) > MAX_PHRASE_WORDS:
@@ -301,7 +201,7 @@ class _Parser:
             raise self._error(message, lexeme)
         return Term(lexeme.text, pattern, self.scope, lexeme.position)
 
-    def _field(self, lexeme: _Lexeme) -> Node:
+    def _field(self, lexeme: Lexeme) -> Node:
         """`title:` / `text:` scope what follows; `source:`, `site:`, `lang:` filter."""
         name = lexeme.text[:-1].lower()
         if name not in (*TEXT_FIELDS, *FILTERS):
@@ -318,7 +218,7 @@ class _Parser:
         self._count(self._take())
         return Filter(cast(Filtered, name), _filter_value(name, value, self.query), lexeme.position)
 
-    def _scoped(self, name: Field, lexeme: _Lexeme) -> Node:
+    def _scoped(self, name: Field, lexeme: Lexeme) -> Node:
         """What follows `title:` or `text:`, each of its terms looked for there only."""
         if self.scope is not None:
             raise self._error(f"{lexeme.text} inside {self.scope}:(...)", lexeme)
@@ -328,7 +228,7 @@ class _Parser:
         finally:
             self.scope = None
 
-    def _count(self, lexeme: _Lexeme) -> None:
+    def _count(self, lexeme: Lexeme) -> None:
         self.terms += 1
         if self.terms > MAX_TERMS:
             message = f"more than {MAX_TERMS:,} terms; split the query into several rules"
@@ -341,25 +241,25 @@ class _Parser:
         if following is None or following.kind not in _OPERAND_STARTS:
             raise self._error(f"dangling {operator.text}", operator)
 
-    def _peek(self) -> _Lexeme | None:
+    def _peek(self) -> Lexeme | None:
         return self.lexemes[self.index] if self.index < len(self.lexemes) else None
 
-    def _take(self) -> _Lexeme:
+    def _take(self) -> Lexeme:
         lexeme = self.lexemes[self.index]
         self.index += 1
         return lexeme
 
-    def _nested(self, lexeme: _Lexeme) -> _Depth:
+    def _nested(self, lexeme: Lexeme) -> _Depth:
         return _Depth(self, lexeme)
 
-    def _error(self, message: str, at: _Lexeme | Node) -> QueryError:
+    def _error(self, message: str, at: Lexeme | Node) -> QueryError:
         return QueryError(message, query=self.query, position=at.position)
 
 
 _NEAR_OPERANDS = "NEAR needs a word or phrase on each side (scope both: title:(a NEAR b))"
 
 
-def _filter_value(name: str, lexeme: _Lexeme, query: str) -> str:
+def _filter_value(name: str, lexeme: Lexeme, query: str) -> str:
     """The folded value of `source:`, `site:` or `lang:`, checked for its shape."""
     value = fold_name(lexeme.text) if name != "site" else host_of(lexeme.text)
     problem = None
@@ -391,91 +291,7 @@ def _looks_like_language(value: str) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class _Lexeme:
-    kind: str  # WORD, PHRASE, AND, OR, NOT, NEAR, FIELD, "(", ")"
-    text: str
-    position: int
-    end: int
-    distance: int = DEFAULT_NEAR  # of NEAR
-
-
-def _lex(query: str) -> list[_Lexeme]:
-    lexemes: list[_Lexeme] = []
-    index = 0
-    while index < len(query):
-        char = query[index]
-        if char.isspace():
-            index += 1
-            continue
-        if char in "()":
-            lexeme = _Lexeme(char, char, index, index + 1)
-        elif char in _QUOTES:
-            lexeme = _phrase(query, index)
-        elif char == "-":
-            lexeme = _minus(query, index)
-        else:
-            lexeme = _word(query, index, raw=_filter_value_at(lexemes, index))
-        lexemes.append(lexeme)
-        index = lexeme.end
-    return lexemes
-
-
-def _phrase(query: str, start: int) -> _Lexeme:
-    close = query.find(_QUOTES[query[start]], start + 1)
-    if close < 0:
-        raise QueryError("unclosed quote", query=query, position=start)
-    return _Lexeme("PHRASE", query[start + 1 : close], start, close + 1)
-
-
-def _minus(query: str, start: int) -> _Lexeme:
-    following = query[start + 1 : start + 2]
-    if not following or following.isspace() or following == ")":
-        raise QueryError("dangling '-'", query=query, position=start)
-    return _Lexeme("NOT", "-", start, start + 1)
-
-
-def _filter_value_at(lexemes: list[_Lexeme], index: int) -> bool:
-    """Whether `index` starts the value of a filter, which is taken as written:
-    `site:https://example.com/a` and `source:desk:seeds` are one value each."""
-    field = lexemes[-1] if lexemes else None
-    return (
-        field is not None
-        and field.kind == "FIELD"
-        and field.end == index
-        and (field.text[:-1].lower() in FILTERS)
-    )
-
-
-def _word(query: str, start: int, *, raw: bool = False) -> _Lexeme:
-    """A bare word, a keyword, `NEAR/N`, or a field name with its colon."""
-    end = start
-    while end < len(query) and not query[end].isspace() and query[end] not in '()"“':
-        end += 1
-    text = query[start:end]
-    if raw:
-        return _Lexeme("WORD", text, start, end)
-    name, colon, _ = text.partition(":")
-    if colon and name.isascii() and name.isalpha():
-        return _Lexeme("FIELD", name + colon, start, start + len(name) + 1)
-    if text == "NEAR" or text.startswith("NEAR/"):
-        return _near(query, start, text)
-    return _Lexeme(text if text in ("AND", "OR", "NOT") else "WORD", text, start, end)
-
-
-def _near(query: str, start: int, text: str) -> _Lexeme:
-    digits = text.removeprefix("NEAR").removeprefix("/")
-    if text == "NEAR":
-        return _Lexeme("NEAR", text, start, start + len(text))
-    if not (digits.isascii() and digits.isdigit() and len(digits) <= 3) or not (
-        1 <= int(digits) <= MAX_NEAR
-    ):
-        message = f"NEAR/ needs a number of words from 1 to {MAX_NEAR}"
-        raise QueryError(message, query=query, position=start + len("NEAR/"))
-    return _Lexeme("NEAR", text, start, start + len(text), int(digits))
-
-
-def _pattern(lexeme: _Lexeme, query: str) -> Pattern:
+def _pattern(lexeme: Lexeme, query: str) -> Pattern:
     """What a word or phrase looks for; `*` ends a bare word to make it a prefix."""
     star = lexeme.text.find("*") if lexeme.kind == "WORD" else -1
     if 0 <= star < len(lexeme.text) - 1:
@@ -511,7 +327,7 @@ def _join(separator: str) -> str:
 class _Depth:
     """Counts nesting so a pathological query fails with a message, not a RecursionError."""
 
-    def __init__(self, parser: _Parser, lexeme: _Lexeme) -> None:
+    def __init__(self, parser: _Parser, lexeme: Lexeme) -> None:
         self.parser = parser
         self.lexeme = lexeme
 

@@ -3,16 +3,23 @@ alert quotes. What each query matches is specified in test_query.py."""
 
 from __future__ import annotations
 
-import pytest
+import pickle
 
-from alerts import Document, Match, parse_query
-from alerts.match import (
-    ELLIPSIS,
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alerts import Document, Match, parse_query, words
+from alerts.index import TextIndex
+from alerts.snippet import ELLIPSIS, make_snippet
+from alerts.words import (
     Pattern,
-    TextIndex,
     _token_pattern,
+    fold_words,
     host_of,
-    make_snippet,
+    normalise,
+    split_keys,
+    split_words,
     tokenise,
 )
 
@@ -226,3 +233,106 @@ def test_rules_hitting_the_same_words_share_one_snippet() -> None:
     assert first is not None and second is not None
     assert first.snippet is second.snippet
     assert second.terms == ("missile",)
+
+
+def test_a_match_pickles_compares_and_hashes_as_its_seven_values() -> None:
+    document = Document.of(title="Parade", text=KIM)
+    lazy = parse_query("missile OR parade").match_document(document)
+    assert lazy is not None
+    eager = Match(*(getattr(lazy, name) for name in MATCH_FIELDS))
+    restored = pickle.loads(pickle.dumps(lazy))
+    assert restored == lazy == eager and hash(restored) == hash(eager)
+    assert (
+        repr(restored)
+        == repr(eager)
+        == (
+            "Match(terms=('missile', 'parade'), field='text', start=31, end=38, "
+            f"snippet={KIM!r}, snippet_start=31, snippet_end=38)"
+        )
+    )
+    with pytest.raises(AttributeError):
+        eager.snippet = "changed"  # type: ignore[misc]
+
+
+def test_a_snippet_is_cut_only_when_read() -> None:
+    document = Document.of(title="", text=KIM)
+    found = parse_query("missile").match_document(document)
+    assert found is not None and found.terms == ("missile",)
+    assert document._snippets == {}
+    assert found.snippet_start == KIM.index("missile")
+    assert list(document._snippets) == [("text", found.start, found.end)]
+
+
+MATCH_FIELDS = ("terms", "field", "start", "end", "snippet", "snippet_start", "snippet_end")
+
+
+def test_lower_casing_keeps_every_character_in_its_class_and_its_key() -> None:
+    """What lets `split_keys` split the lower-cased text: each character whose lower case
+    differs, written between word characters, splits as its lower case does and folds
+    to the same key; only `İ` grows, which `split_keys` leaves to the per-word path."""
+    chars = [chr(code) for code in range(0x110000) if not 0xD800 <= code <= 0xDFFF]
+    cased = [char for char in chars if char.lower() != char]
+    assert [char for char in cased if len(char.lower()) != 1] == ["İ"]
+    cased.remove("İ")
+    for unusual in (False, True):
+        tested = cased if unusual else [char for char in cased if ord(char) < 0x10000]
+        text = "x" + "x x".join(tested) + "x"
+        split = _token_pattern(unusual).split
+        assert list(map(len, split(text))) == list(map(len, split(text.lower())))
+    folded = [(normalise("a" + char), normalise("a" + char.lower())) for char in cased]
+    assert [pair for pair in folded if pair[0] != pair[1]] == []
+
+
+@settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(["İstanbul", "ΟΔΟΣ", "Straße", "’", " "]), st.text())))
+def test_split_keys_splits_like_split_words_and_folds_each_word(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    parts, keys = split_keys(text)
+    written = split_words(text)
+    assert list(map(len, parts)) == list(map(len, written))
+    assert keys == [normalise(word) for word in written[1::2]]
+
+
+def test_a_full_fold_cache_is_replaced_and_words_still_fold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(words, "FOLD_CACHE", 2)
+    for text in ("Pjöngjang Straße", "CAFÉ ﬁre Élysée", "Пхеньян ΟΔΟΣ"):
+        assert fold_words(text.split()) == [normalise(word) for word in text.split()]
+        assert len(words._Known.keys) <= 2 + len(text.split())
+
+
+@pytest.mark.parametrize(
+    ("text", "pairs"),
+    [
+        ("missile launcher", {"missile launcher"}),
+        ("missile-launcher, rolled", {"missile launcher"}),  # ", " is no soft join
+        ("missile\u00a0launcher — rolled", {"missile launcher", "launcher rolled"}),
+        ("palais l'Élysée a", {"palais l'elysee", "palais elysee", "l'elysee a", "elysee a"}),
+        ("one", set()),
+    ],
+)  # fmt: skip
+def test_field_pairs_are_adjacent_keys_joined_softly_elisions_under_both(
+    text: str, pairs: set[str]
+) -> None:
+    assert TextIndex.of(text).pairs == pairs
+
+
+@pytest.mark.parametrize(
+    ("text", "left", "right", "distance", "near"),
+    [
+        ("kim met with the missile crews", "kim", "missile", 3, True),
+        ("kim met with the missile crews", "kim", "missile", 2, False),
+        ("missiles crews saw kim", "kim", "missile", 2, True),  # either order, any form
+        ("kim met kim", "kim", "kim", 1, True),
+        ("kim alone", "kim", "kim", 5, False),  # one occurrence is not two
+        ("l'élysée et kim", "elysee", "kim", 1, True),  # elided words too
+    ],
+)
+def test_is_near_agrees_with_the_pairing_search(
+    text: str, left: str, right: str, distance: int, near: bool
+) -> None:
+    index = TextIndex.of(text)
+    patterns = Pattern.of((left,), ()), Pattern.of((right,), ())
+    assert index.is_near(*patterns, distance) is near
+    assert (index.near_starts(*patterns, distance) is not None) is near

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 
 import pytest
 
 from alerts import Document, QueryError, Rule, RuleSet, parse_query
-from alerts.query import MAX_TERMS
-from alerts.ruleset import triggers
+from alerts import triggers as triggers_module
+from alerts.query import MAX_TERMS, And, Node, Not, Or
+from alerts.triggers import triggers
 
 WORDS = [
     "missile", "missiles", "launcher", "launchers", "launch", "launched", "Kim", "Jong",
@@ -197,3 +199,69 @@ def test_thousands_of_prefix_rules_sharing_a_head_and_max_size_rules() -> None:
     text = ARTICLE["text"] + " mis0042x " * 1_000
     found = RuleSet(rules).matches(Document.of(title="", text=text))
     assert [rule.name for rule, _ in found] == ["p42", "wide", "missile"]
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_deciding_on_positions_agrees_with_finding_hits_for_every_node(seed: int) -> None:
+    """`holds` is what `RuleSet` decides with; `find`, what explains a match."""
+    rng = random.Random(seed)
+    nodes = [node for rule in random_rules(rng, 200) for node in subtrees(rule.compiled.root)]
+    for _ in range(100):
+        fields = random_document(rng)
+        deciding, finding = Document.of(**fields), Document.of(**fields)  # type: ignore[arg-type]
+        held = [node.holds(deciding) for node in nodes]
+        assert held == [node.find(finding) is not None for node in nodes], fields
+
+
+def subtrees(node: Node) -> list[Node]:
+    children: tuple[Node, ...] = ()
+    if isinstance(node, And | Or):
+        children = node.children
+    elif isinstance(node, Not):
+        children = (node.child,)
+    return [node, *(found for child in children for found in subtrees(child))]
+
+
+def test_matches_are_explained_only_when_read() -> None:
+    rules = [Rule(name="launchers", query='"missile launcher"'), Rule(name="kim", query="Kim")]
+    document = Document.of(title="Kim", text=ARTICLE["text"])
+    found = RuleSet(rules).matches(document)
+    assert [rule.name for rule, _ in found] == ["launchers", "kim"]
+    assert document._snippets == {} and "offsets" not in document.text.__dict__
+    match = found[0][1]
+    assert match.snippet[match.snippet_start : match.snippet_end] == "missile launchers"
+    assert found[1][1].field == "title"
+
+
+def test_a_pickled_ruleset_matches_alike_and_learns_its_prefixes_afresh() -> None:
+    """The extraction pool sends the rule set to its worker processes this way."""
+    rng = random.Random(6)
+    rules = [*random_rules(rng, 200), Rule(name="launch", query="launch*")]
+    ruleset = RuleSet(rules)
+    documents = [random_document(rng) for _ in range(30)]
+    before = [ruleset.matches(Document.of(**fields)) for fields in documents]  # type: ignore[arg-type]
+    copy = pickle.loads(pickle.dumps(ruleset))
+    assert ruleset._index._learned is not None and copy._index._learned is None
+    after = [copy.matches(Document.of(**fields)) for fields in documents]  # type: ignore[arg-type]
+    assert [[(r.name, m) for r, m in found] for found in after] == [
+        [(r.name, m) for r, m in found] for found in before
+    ]
+    assert any(found for found in after)
+
+
+def test_a_full_prefix_memo_starts_over_and_rules_still_match(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(triggers_module, "PREFIX_MEMO", 3)
+    ruleset = RuleSet([Rule(name="launch", query="launch*"), Rule(name="kim", query="kim")])
+    texts = ["one two three four launched", "five six seven eight kim", "launches nine ten"]
+    found = [[r.name for r, _ in ruleset.matches(Document.of(title="", text=t))] for t in texts]
+    assert found == [["launch"], ["kim"], ["launch"]]
+    assert len(ruleset._index._learned.checked) <= 3 + 4
+
+
+def test_thousands_of_phrases_filed_under_one_pair_find_just_theirs() -> None:
+    rules = [Rule(name=f"p{n}", query=f'"kim jong un{n}"') for n in range(3_000)]
+    rules.append(Rule(name="pair", query='"kim jong"'))
+    found = RuleSet(rules).matches(Document.of(title="", text="Kim Jong un1234 spoke"))
+    assert [rule.name for rule, _ in found] == ["p1234", "pair"]
