@@ -42,14 +42,19 @@ def one_line(text: str) -> str:
 
 
 def subject_for(message: Message) -> str:
-    """`[newswatch] {rule}: {title or headline}`, one line, cut at a word if too long."""
+    """`[newswatch] {rule}: {title or headline}`, one line, cut at a word if too long.
+
+    `=?` becomes `= ?`: the email package decodes RFC 2047 encoded words in a Subject it
+    is given, and before Python 3.11.10 (CVE-2024-6923) writes a decoded CR LF raw, so a
+    title such as `=?utf-8?q?x=0D=0ABcc:_y?=` could add headers or replace the body.
+    """
     prefix = f"[newswatch] {one_line(message.rule)}: "
     title = one_line(message.title if isinstance(message, AlertMessage) else message.headline)
     room = max(SUBJECT_LIMIT - len(prefix), 20)
     if len(title) > room:
         cut = title[: room - 1]
         title = (cut.rsplit(" ", 1)[0] if " " in cut else cut) + "…"
-    return prefix + title
+    return (prefix + title).replace("=?", "= ?")
 
 
 def format_time(moment: datetime | None) -> str:
