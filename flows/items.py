@@ -28,6 +28,13 @@ _DROPPED = dict.fromkeys(
     [c for c in _CONTROLS if not chr(c).isspace()]
     + [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
 )
+# In a text, a control that is whitespace but ends no line (the unit separator, 0x1F,
+# which str.splitlines keeps) is a space; tabs stay.
+_IN_TEXT = _DROPPED | {
+    c: " "
+    for c in _CONTROLS
+    if chr(c).isspace() and c != 0x09 and len(f"a{chr(c)}b".splitlines()) == 1
+}
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,7 @@ def clean_text(value: str) -> str:
     >>> clean_text("One\r\ntwo\u2029three\x1b[31m")
     'One\ntwo\nthree[31m'
     """
-    return "\n".join(line.translate(_DROPPED) for line in value.splitlines()).strip()
+    return "\n".join(line.translate(_IN_TEXT) for line in value.splitlines()).strip()
 
 
 def clean_categories(*groups: Iterable[object]) -> tuple[str, ...]:

@@ -168,7 +168,7 @@ def _http_url(value: str | None) -> str | None:
     try:
         if urlsplit(value).scheme not in ("http", "https"):
             return None
-        return urldefrag(value).url
+        return urldefrag(value).url.rstrip()
     except ValueError:
         return None
 

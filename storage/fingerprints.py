@@ -22,8 +22,20 @@ def canonical_url(url: str) -> str:
     parameters; its strict mode would drop every unknown parameter too, which
     merges distinct articles (`story.php?sid=1` and `?sid=2`), so it stays off.
     Fragments never select a different article and are dropped. A URL no parser
-    accepts (`http://[::1`) is its own canonical form, less its fragment.
+    accepts (`http://[::1`) is its own canonical form, less its fragment. The
+    result is its own canonical form: a malformed URL courlan refuses may become
+    one it accepts once its fragment is gone, so the step is repeated until stable.
     """
+    canonical = _canonical_step(url)
+    for _ in range(3):
+        again = _canonical_step(canonical)
+        if again == canonical:
+            break
+        canonical = again
+    return canonical
+
+
+def _canonical_step(url: str) -> str:
     try:
         normalised = normalize_url(url.strip())
     except (ValueError, AttributeError):
@@ -31,7 +43,7 @@ def canonical_url(url: str) -> str:
     try:
         scheme, netloc, path, query, _fragment = urlsplit(normalised)
     except ValueError:
-        return normalised.partition("#")[0]
+        return normalised.partition("#")[0].strip()
     return urlunsplit((scheme, netloc, path or "/", query, ""))
 
 
