@@ -22,6 +22,7 @@ import gc
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 
 Extractor = Callable[..., ArticleIn]
 
-_PRELOAD = ["flows.warm"]  # imports what the workers run, and loads what they load lazily
+_WARM = "flows.warm"  # imports what the workers run, and loads what they load lazily
 
 
 def start_forkserver() -> None:
@@ -49,8 +50,26 @@ def start_forkserver() -> None:
     Returns at once; the first worker forked afterwards waits for the import to
     finish. Idempotent: a forkserver already running is kept.
     """
-    multiprocessing.set_forkserver_preload(_PRELOAD)
+    multiprocessing.set_forkserver_preload(_preload())
     multiprocessing.forkserver.ensure_running()
+
+
+def _preload() -> list[str]:
+    """What the forkserver imports once for all the workers it forks.
+
+    Besides `flows.warm`, a main module run by name: multiprocessing runs the
+    parent's main module again in every new worker, and `python -m prefect.engine`
+    (how Prefect runs a deployment's flow) imports Prefect, ~1.5 CPU-s per worker
+    per run; imported in the forkserver first, it costs each worker only the
+    module's own body. A main script is run again too (preloading `__main__` does
+    nothing on CPython 3.11: the forkserver is never given its path), which is why
+    the `newswatch` script imports only `flows.entry`.
+    """
+    main = sys.modules.get("__main__")
+    name = getattr(getattr(main, "__spec__", None), "name", None)
+    if name is None or name.endswith("__main__"):  # a script, or a package's, never re-run
+        return [_WARM]
+    return [_WARM, name]
 
 
 @dataclass(frozen=True)
@@ -134,7 +153,7 @@ class ExtractionPool:
         self._rules = rules
         self._context = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
-            self._context.set_forkserver_preload(_PRELOAD)
+            self._context.set_forkserver_preload(_preload())
         self._executor: ProcessPoolExecutor | None = None
 
     async def __aenter__(self) -> ExtractionPool:
