@@ -46,6 +46,7 @@ from storage import (
     Delivery,
     alert_id,
     insert_ignoring_conflicts,
+    insert_returning_id,
     utcnow,
 )
 
@@ -303,5 +304,6 @@ def _insert_alert(session: Session, row: dict) -> bool:
     deliveries need no answer and go in batches, see `Recorder._flush`)."""
     table = Alert.__table__  # type: ignore[attr-defined]
     # `row` as parameters, not values in the statement: one cached statement for every row
-    statement = insert_ignoring_conflicts(session, table).returning(table.c.id)
-    return session.execute(statement, row).scalar_one_or_none() is not None
+    return (
+        session.execute(insert_returning_id(session, table), row).scalar_one_or_none() is not None
+    )

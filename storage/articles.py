@@ -12,9 +12,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, func
+from sqlalchemy import Table, func, lambda_stmt
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.lambdas import StatementLambdaElement
 from sqlmodel import Session, col, select
 
 from storage.fingerprints import canonical_url
@@ -26,6 +27,21 @@ def insert_ignoring_conflicts(session: Session, table: Table) -> Insert:
     dialect = session.get_bind().dialect.name
     dml = postgresql if dialect == "postgresql" else sqlite
     return dml.insert(table).on_conflict_do_nothing()  # type: ignore[no-any-return]
+
+
+def insert_returning_id(session: Session, table: Table) -> StatementLambdaElement:
+    """`insert_ignoring_conflicts(session, table).returning(table.c.id)`, compiled once.
+
+    For the rows inserted one at a time (articles, alerts), executed with the row as
+    parameters. SQLAlchemy 2.0 cannot cache a dialect's `ON CONFLICT` insert (its class
+    opts out of cache keys), so each execution compiled it again, ~0.3 ms of storing
+    each row; a lambda statement is cached by where the lambda is and by `table`.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return lambda_stmt(
+            lambda: postgresql.insert(table).on_conflict_do_nothing().returning(table.c.id)
+        )
+    return lambda_stmt(lambda: sqlite.insert(table).on_conflict_do_nothing().returning(table.c.id))
 
 
 def ensure_sources(*, session: Session, sources: Iterable[tuple[str, str, str]]) -> dict[str, int]:

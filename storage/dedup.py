@@ -26,7 +26,7 @@ from typing import Any, Literal
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from storage.articles import insert_ignoring_conflicts
+from storage.articles import insert_ignoring_conflicts, insert_returning_id
 from storage.fingerprints import canonical_url, text_hash
 from storage.models import Article, ArticleVersion, EntryGuid, utcnow
 from storage.schemas import ArticleIn
@@ -157,8 +157,9 @@ def _insert_new(
     )
     table = Article.__table__  # type: ignore[attr-defined]
     # values as parameters, not in the statement: one cached statement for every article
-    statement = insert_ignoring_conflicts(session, table).returning(table.c.id)
-    inserted = session.execute(statement, {**row, "story_id": story_id}).scalar_one_or_none()
+    inserted = session.execute(
+        insert_returning_id(session, table), {**row, "story_id": story_id}
+    ).scalar_one_or_none()
     if inserted is None:  # another process stored it between the pre-check and the insert
         if created:
             discard_story(session=session, story_id=story_id)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.engine.interfaces import CacheStats
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -201,3 +203,21 @@ def test_failing_source_is_retried_later_and_success_resets_its_health(engine: E
         feed.body_hash,
     )
     assert healthy.last_success_at == start + timedelta(hours=3)
+
+
+def test_articles_inserted_one_by_one_reuse_one_compiled_insert(engine: Engine) -> None:
+    inserts: list[object] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO articles "):
+            inserts.append(context.cache_hit)
+
+    event.listen(engine, "after_cursor_execute", record)
+    try:
+        store(engine, [article(f"https://x.test/{n}", f"Text number {n} " * 20) for n in range(4)])
+        store(engine, [article("https://x.test/again", "Yet another text " * 20)])
+    finally:
+        event.remove(engine, "after_cursor_execute", record)
+    assert len(inserts) == 5
+    # compiled for the first article only (a dialect's ON CONFLICT insert has no cache key)
+    assert inserts[1:] == [CacheStats.CACHE_HIT] * 4
