@@ -196,7 +196,8 @@ async def _poll_and_deliver(run: _Run) -> None:
         ready, candidates = await _collect_all(run)
         await _extract_and_store(run, ready, candidates)
     _record_health(run)
-    run.summary.add_deliveries(await deliver_task(run.settings, run.engine))
+    # quoted: Prefect would otherwise walk every rule of the settings to resolve futures
+    run.summary.add_deliveries(await deliver_task(quote(run.settings), quote(run.engine)))
 
 
 def _feed_states(states: dict[str, Source]) -> dict[str, FeedState]:
