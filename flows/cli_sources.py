@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlmodel import Session, select
 
-from flows.errors import ConfigError
+from flows.errors import ConfigError, shown_url
 from flows.opml import OpmlFeed, read_opml, write_opml
 from flows.settings import DEFAULT_CONFIG, Settings, SourceSettings, load_settings
 from storage import Source
@@ -77,7 +77,7 @@ def _source_view(source: SourceSettings, row: Source | None) -> dict[str, Any]:
     return {
         "name": source.name,
         "kind": source.kind,
-        "location": source.location,
+        "location": shown_url(source.location),
         "status": "failing" if failures else ("ok" if polled else "never polled"),
         "last_run_at": _iso(row.last_run_at if row else None),
         "last_success_at": _iso(row.last_success_at if row else None),

@@ -10,12 +10,31 @@
         └── ExtractError(message, url=)        a page with no article text
             └── NotAnArticle(reason, url=)     a PDF, home page, login wall, bot challenge...
 
-`str(error)` is one line that names the input, for summaries and the CLI.
+`str(error)` is one line that names the input, for summaries and the CLI; a URL's
+password shows as ****.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+MASK = "****"
+
+
+def shown_url(url: str) -> str:
+    """`url` with the password of its userinfo replaced by ****, to print or store
+    (`https://user:secret@host/feed` is how a feed behind basic auth is configured)."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # a malformed URL shows what was given: it holds no parsed secret
+        return url
+    if password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]  # the password is all after the first colon
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
 
 
 class NewswatchError(Exception):
@@ -39,7 +58,7 @@ class SourceError(NewswatchError):
 class FetchError(SourceError):
     def __init__(self, message: str, *, url: str, source: str | None = None) -> None:
         self.url = url
-        super().__init__(f"{url}: {message}", source=source)
+        super().__init__(f"{shown_url(url)}: {message}", source=source)
 
 
 class TransientFetchError(FetchError):
@@ -49,7 +68,7 @@ class TransientFetchError(FetchError):
 class FeedError(SourceError):
     def __init__(self, message: str, *, url: str, source: str | None = None) -> None:
         self.url = url
-        super().__init__(f"{url}: {message}", source=source)
+        super().__init__(f"{shown_url(url)}: {message}", source=source)
 
 
 class SeedError(SourceError):
@@ -61,7 +80,7 @@ class SeedError(SourceError):
 class ExtractError(SourceError):
     def __init__(self, message: str, *, url: str, source: str | None = None) -> None:
         self.url = url
-        super().__init__(f"{url}: {message}", source=source)
+        super().__init__(f"{shown_url(url)}: {message}", source=source)
 
 
 class NotAnArticle(ExtractError):

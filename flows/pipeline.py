@@ -19,7 +19,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from alerts import Fired, Match, Rule, RuleSet, record_alerts
-from flows.errors import ExtractError, FetchError, NotAnArticle, SeedError, TransientFetchError
+from flows.errors import (
+    ExtractError,
+    FetchError,
+    NotAnArticle,
+    SeedError,
+    TransientFetchError,
+    shown_url,
+)
 from flows.extract import article_from_candidate, extract_article
 from flows.feeds import parse_feed
 from flows.fetch import Fetcher, Validators
@@ -59,7 +66,7 @@ class Failure:
     retry: bool = False  # a transient failure (timeout, 5xx...): the next poll tries it again
 
     def to_dict(self) -> dict[str, str]:
-        return {"source": self.source, "target": self.target, "reason": self.reason}
+        return {"source": self.source, "target": shown_url(self.target), "reason": self.reason}
 
 
 @dataclass

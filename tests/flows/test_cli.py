@@ -334,6 +334,7 @@ SECRETS = {
 }
 URL_TOKEN = "url-token-5ecret-83"
 APPRISE_PASSWORD = "apprise-pw-5ecret-84"
+FEED_PASSWORD = "feed-pw-5ecret-85"
 
 
 @pytest.mark.flow
@@ -348,12 +349,19 @@ def test_no_secret_reaches_run_output_logs_alert_lists_or_delivery_errors(
     echo = " ".join([URL_TOKEN, APPRISE_PASSWORD, *SECRETS.values()]).encode()
     http_server.sequence("/hook", [Response(500, echo)])
     http_server.sequence("/apprise", [Response(500, echo)])
+    http_server.route("/private-feed", b"gone", status=404)
+    feed = f"http://reader:{FEED_PASSWORD}@127.0.0.1:{port}/private-feed"  # basic auth
     env = {
         **SECRETS,
         "NEWSWATCH_APPRISE_URL": f"json://bot:{APPRISE_PASSWORD}@127.0.0.1:{port}/apprise",
         "PREFECT_HOME": str(tmp_path / "prefect"),
     }
-    secrets = [URL_TOKEN, APPRISE_PASSWORD, *(v for v in env.values() if "5ecret" in v)]
+    secrets = [
+        URL_TOKEN,
+        APPRISE_PASSWORD,
+        FEED_PASSWORD,
+        *(v for v in env.values() if "5ecret" in v),
+    ]
     (tmp_path / "seeds").mkdir()
     (tmp_path / "seeds" / "launchers.txt").write_text(
         "date 2025-03-12\nMinistry orders more missile launchers\n\n"
@@ -380,6 +388,13 @@ url = "env:NEWSWATCH_APPRISE_URL"
 name = "desk-seeds"
 seeds = "seeds/"
 
+[fetch]
+allow_networks = ["127.0.0.0/8"]
+
+[[sources]]
+name = "private"
+feed = "{feed}"
+
 [[rules]]
 name = "launchers"
 query = '"missile launcher"'
@@ -388,17 +403,21 @@ channels = ["hook", "desk", "team"]
     )
 
     outputs = []
-    for args in (("run",), ("run", "--json"), ("alerts", "list", "--json"), ("alerts", "list")):
+    commands = [("run",), ("run", "--json"), ("alerts", "list", "--json"), ("alerts", "list")]
+    for args in [*commands, ("sources", "list"), ("sources", "list", "--json")]:
         result = newswatch(*args, "--config", str(config), cwd=tmp_path, env=env)
         assert result.returncode == 0, result.stderr
         outputs += [result.stdout, result.stderr]
     with sqlite3.connect(tmp_path / "newswatch.db") as db:
         errors = [row[0] for row in db.execute("SELECT last_error FROM deliveries") if row[0]]
         summaries = [row[0] for row in db.execute("SELECT summary FROM runs")]
+        feed_error = db.execute("SELECT last_error FROM sources WHERE name = 'private'").fetchone()
 
     assert len(errors) == 3 and len(summaries) == 2
     reasons = " ".join(errors)
     assert "500" in reasons and "SMTP" in reasons and "json://bot:****@" in reasons
+    assert "reader:****@" in feed_error[0] and "404" in feed_error[0]
+    errors.append(feed_error[0])
     everything = "\n".join(outputs + errors + summaries)
     assert "missile launchers" in everything and "delivery" in everything
     for secret in secrets:

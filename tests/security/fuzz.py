@@ -15,6 +15,8 @@ from datetime import timedelta
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from flows.errors import shown_url
+
 LONG_PASS = int(os.environ.get("NEWSWATCH_FUZZ_EXAMPLES") or 0)
 
 
@@ -76,11 +78,12 @@ def is_clean_text(value: str) -> bool:
 def assert_one_line_error(error: BaseException, *, naming: str) -> None:
     """A user-facing error: the input it is about, then the reason on the same line.
 
-    The input is quoted as it is, so only an input that holds a line break itself
-    (a URL a caller made up, never one the feeds, sitemaps or seeds let through)
-    can spread the message over two lines.
+    The input is quoted as it is, a URL's password masked (`shown_url`), so only an
+    input that holds a line break itself (a URL a caller made up, never one the
+    feeds, sitemaps or seeds let through) can spread the message over two lines.
     """
-    message = str(error)
-    assert message.startswith(f"{naming}: "), message
-    reason = message.removeprefix(f"{naming}: ")
+    message, named = str(error), shown_url(naming)
+    assert message.startswith(f"{named}: "), message
+    assert naming == named or naming not in message, message  # the password is not shown
+    reason = message.removeprefix(f"{named}: ")
     assert reason and "\n" not in reason and "\r" not in reason, message

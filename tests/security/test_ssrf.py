@@ -21,7 +21,7 @@ import httpcore
 import httpx
 import pytest
 
-from flows.errors import FetchError
+from flows.errors import FetchError, shown_url
 from flows.fetch import Fetched, Fetcher, FetchOptions
 from flows.guard import AddressRefused, GuardedBackend, refusal_reason
 from tests.servers import LoopbackHTTPServer
@@ -110,7 +110,7 @@ def test_every_spelling_of_loopback_is_refused_unless_allowed(
     with pytest.raises(FetchError) as refused:
         fetch(url, allow=[])
     message = str(refused.value)
-    assert message.startswith(f"{url}: ")
+    assert message.startswith(f"{shown_url(url)}: ")  # a password in it masked
     if reason is None:
         assert "invalid URL" in message
     else:
