@@ -3,13 +3,18 @@ run row and the Prefect markdown artifact, all from the same numbers."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from alerts import DeliveryReport, Fired
+from flows.errors import shown_url
 from flows.pipeline import Failure
 from storage import ArticleIn
+
+_MARKUP = re.compile(r"([\\`*_{}\[\]()<>#!~&])")  # markdown's and HTML's special characters
+_URL_BREAKERS = frozenset(" ()<>[]\\`\"'")  # would end a link's target or break out of it
 
 
 @dataclass
@@ -132,19 +137,19 @@ class RunSummary:
             "Alerts fired",
             ["rule", "title", "channels"],
             [
-                [a["rule"], f"[{a['title']}]({a['url']})", ", ".join(a["channels"])]
+                [a["rule"], _link(a["title"], a["url"]), ", ".join(a["channels"])]
                 for a in self.alerts
             ],
         )
         lines += _section(
             "Failures",
             ["source", "input", "reason"],
-            [[f.source, f.target, f.reason] for f in self.failures],
+            [[f.source, shown_url(f.target), f.reason] for f in self.failures],
         )
         lines += _section(
             "Pages skipped as not articles",
             ["source", "page", "reason"],
-            [[p.source, p.target, p.reason] for p in self.not_articles],
+            [[p.source, shown_url(p.target), p.reason] for p in self.not_articles],
         )
         lines += _section(
             "Deliveries waiting",
@@ -169,3 +174,11 @@ def _section(title: str, header: list[str], rows: list[list[str]]) -> list[str]:
 def _cell(value: str) -> str:
     """Markdown table cell text: one line, pipes escaped."""
     return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def _link(title: str, url: str) -> str:
+    """A markdown link to `url` reading `title`: what a stranger wrote in a title cannot
+    end the link, start another or add markup (pipes are left to `_cell`)."""
+    text = _MARKUP.sub(r"\\\1", title)
+    target = "".join(f"%{ord(char):02X}" if char in _URL_BREAKERS else char for char in url)
+    return f"[{text}]({target})"

@@ -9,8 +9,9 @@ tests/flows/test_cli.py::test_no_secret_reaches_run_output_logs_alert_lists_or_d
 stderr, `--json`, `alerts list` and the stored runs and delivery errors grepped).
 
 Added here: quote injection into the HTML alert's links, the summary and digest
-HTML, every line-breaking character (not only CRLF) in a Subject, and the run's
-markdown artifact and JSON grepped for channel secrets after real failed sends.
+HTML, every line-breaking character (not only CRLF) in a Subject, the run's
+markdown artifact and JSON grepped for channel secrets after real failed sends, and
+titles that try to end, add or restyle a link in that artifact (parsed as markdown).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from alerts import (
     DeliveryError,
     DeliveryReport,
     EmailChannel,
+    Fired,
     Outlet,
     WebhookChannel,
     notifier_for,
@@ -174,3 +176,27 @@ def test_the_run_artifact_and_json_hold_no_channel_secret_after_failed_sends(
     assert "500" in everything and "****" in everything
     for secret in (TOKEN, HMAC, APPRISE):
         assert secret not in everything, secret
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Click [here](javascript:alert(1)) now",
+        "Ends the link](https://evil.test/) early",
+        f"Markup {SCRIPT} <b>bold</b> *stars* _under_ `code` | pipe",
+        "A backslash \\](https://evil.test/) before a bracket",
+    ],
+)
+def test_a_title_adds_no_link_or_markup_to_the_run_artifact(title: str) -> None:
+    from markdown_it import MarkdownIt
+
+    url = "https://x.test/a b(1)<2>"
+    summary = RunSummary(run_id=7, started_at=datetime(2025, 3, 1, tzinfo=UTC))
+    summary.add_alerts([Fired("a1", "rule", 1, title, url, ("hook",), "snippet")], articles=[])
+    tokens = MarkdownIt("commonmark").enable("table").parse(summary.to_markdown())
+    inline = [child for token in tokens for child in token.children or ()]
+    links = [token for token in inline if token.type == "link_open"]
+    assert [link.attrs["href"] for link in links] == ["https://x.test/a%20b%281%29%3C2%3E"]
+    assert inline[inline.index(links[0]) + 1].content == title  # the link's text, as written
+    markup = ("html_inline", "em_open", "strong_open", "code_inline")
+    assert not [token for token in inline if token.type in markup]
