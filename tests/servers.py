@@ -114,7 +114,10 @@ class LoopbackHTTPServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def _wait_at_gate(self, path: str) -> None:
+    def before_answer(self, path: str) -> None:
+        """Called with each request's path once it is recorded, before it is answered:
+        waits at the path's `rendezvous`. Subclasses may also wait, or raise to hang up
+        without an answer (the reliability suite trips its kill switch here)."""
         with self._lock:
             gate = self._gates.get(path)
         if gate is not None:
@@ -143,7 +146,7 @@ class LoopbackHTTPServer:
                 body = self.rfile.read(length) if length else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 server._record(RecordedRequest(self.command, self.path, headers, body))
-                server._wait_at_gate(self.path)
+                server.before_answer(self.path)
                 response = server._next_response(self.path)
                 self.send_response(response.status)
                 for name, value in response.headers.items():
@@ -168,7 +171,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-class _CollectingHandler:
+class CollectingHandler:
+    """The aiosmtpd handler that keeps each message and its envelope; subclasses may act
+    once a message is kept (see tests/reliability)."""
+
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
@@ -184,7 +190,7 @@ class LoopbackSMTPServer:
     """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it receives."""
 
     def __init__(self, *, port: int | None = None) -> None:
-        self._handler = _CollectingHandler()
+        self._handler = CollectingHandler()
         self._controller = Controller(self._handler, hostname="127.0.0.1", port=port or free_port())
 
     @property
@@ -317,7 +323,7 @@ class FaultyHTTPServer(LoopbackHTTPServer):
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 server._record(RecordedRequest(self.command, self.path, headers, b""))
                 try:
-                    server._wait_at_gate(self.path)
+                    server.before_answer(self.path)
                     self._answer(server._next_response(self.path), headers)
                 finally:
                     with server._lock:

@@ -44,12 +44,12 @@ class DelayingHTTPServer(LoopbackHTTPServer):
         super().__init__()
         self._slow, self._delay = slow, delay
 
-    def _wait_at_gate(self, path: str) -> None:
+    def before_answer(self, path: str) -> None:
         with self._lock:
             late = len(self.requests) <= self._slow
         if late:
             time.sleep(self._delay)
-        super()._wait_at_gate(path)
+        super().before_answer(path)
 
 
 class Fault:

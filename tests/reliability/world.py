@@ -38,7 +38,7 @@ from sqlalchemy.pool import NullPool
 from storage import canonical_url
 from tests.ops.conftest import PrefectServer
 from tests.ops.harness import newswatch, start, stop, wait_until
-from tests.servers import LoopbackHTTPServer, LoopbackSMTPServer, _CollectingHandler, free_port
+from tests.servers import CollectingHandler, LoopbackHTTPServer, LoopbackSMTPServer, free_port
 
 PAGES = 60  # two batches of the flow's 50: a fault can fall between two inserts
 POLL = 0.01  # seconds between two looks of a tripwire's watcher
@@ -144,13 +144,13 @@ class TrippingHTTPServer(LoopbackHTTPServer):
         self._tripwire = tripwire
         self._hang_up = hang_up
 
-    def _wait_at_gate(self, path: str) -> None:
+    def before_answer(self, path: str) -> None:
         if self._tripwire.check() and self._hang_up:
             raise ConnectionAbortedError("the tripwire went off before this answer")
-        super()._wait_at_gate(path)
+        super().before_answer(path)
 
 
-class _TrippingMailbox(_CollectingHandler):
+class _TrippingMailbox(CollectingHandler):
     def __init__(self, tripwire: Tripwire) -> None:
         super().__init__()
         self._tripwire = tripwire
