@@ -9,8 +9,8 @@ list means the feed is fine and has nothing new, and the two must not look alike
 
 Feeds come from strangers, so feedparser only ever sees the body as bytes in a
 stream (a bare string may be read as a file name or fetched as a URL) and never
-a DTD, whose entities could expand a small feed into gigabytes; titles, names
-and texts are cleaned of control characters (`flows.items.clean_line`).
+a DTD, whose entities could expand a small feed into gigabytes (`flows.xmlsafe`);
+titles, names and texts are cleaned of control characters (`flows.items.clean_line`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from lxml import etree
 
 from flows.errors import FeedError
 from flows.items import Candidate, clean_categories, clean_line
+from flows.xmlsafe import valid_char_refs, without_doctype
 
 JSON_FEED_PREFIX = "https://jsonfeed.org/version/"
 
@@ -75,13 +76,6 @@ _LOOKS_LIKE_MARKUP = re.compile(r"<[a-zA-Z/!]")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # The body as feedparser gets it once we made it UTF-8 ourselves.
 _UTF8_XML = {"content-type": "application/xml; charset=utf-8"}
-# What can stand before a feed's root element: a comment, a processing instruction, a
-# DOCTYPE, or the root's start tag (`<` and a word character, as feedparser looks for it).
-_PROLOG_TOKEN = re.compile(rb"<!--|<\?|<!DOCTYPE|<\w", re.I)
-_DOCTYPE = re.compile(rb"<!DOCTYPE", re.I)
-_DECLARATION_END = re.compile(rb"[\[>]")
-_SUBSET_END = re.compile(rb"\]\s*>")
-_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
 _URL_BREAKS = re.compile(r"[\t\n\r]")
 # Controls, line and paragraph separators, bidi overrides: no URL holds them, and a log
 # line or a mail header that quotes the URL must stay one line that reads as it is.
@@ -114,7 +108,7 @@ def _parse_xml_feed(
     # No content-location header: feedparser would then "resolve" opaque guids
     # into URLs. Links are resolved against `url` here instead.
     headers = {"content-type": content_type} if content_type else {}
-    xml = _valid_char_refs(without_doctype(convert_to_utf8(headers, body, {})))
+    xml = valid_char_refs(without_doctype(convert_to_utf8(headers, body, {})))
     try:
         parsed = feedparser.parse(io.BytesIO(xml), response_headers=_UTF8_XML)
     except Exception as error:
@@ -126,65 +120,6 @@ def _parse_xml_feed(
         raise FeedError(_not_a_feed_reason(body, parsed), url=url)
     entries = (_xml_entry(entry, feed_url=url, source=source) for entry in parsed.entries)
     return [candidate for candidate in entries if candidate]
-
-
-def without_doctype(xml: bytes) -> bytes:
-    """`xml` (UTF-8) without the DOCTYPE declarations in front of its root element.
-
-    A DTD's internal subset can declare entities that expand a few kilobytes into
-    gigabytes (nested ones, "billion laughs", or one long one repeated): expat
-    stops only past 8 MiB of expansion, and feedparser's fallback parser expands
-    the entities it deems safe without any limit. Feeds need no DTD, so none
-    reaches feedparser, and a reference to an entity it declared stays literal
-    text. DOCTYPEs inside comments are defused too: feedparser looks there.
-
-    >>> without_doctype(b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "b">]><r>&a;</r>')
-    b'<?xml version="1.0"?><r>&a;</r>'
-    """
-    kept: list[bytes] = []
-    position = 0
-    while (token := _PROLOG_TOKEN.search(xml, position)) is not None:
-        start, kind = token.start(), token.group().upper()
-        if kind == b"<!DOCTYPE":
-            kept.append(xml[position:start])
-            position = _declaration_end(xml, token.end())
-        elif kind in (b"<!--", b"<?"):
-            closer = b"-->" if kind == b"<!--" else b"?>"
-            close = xml.find(closer, token.end())
-            end = token.end() if close < 0 else close + len(closer)
-            kept.append(_DOCTYPE.sub(b"DOCTYPE", xml[position:end]))
-            position = end
-        else:
-            break
-    kept.append(xml[position:])
-    return b"".join(kept)
-
-
-def _valid_char_refs(xml: bytes) -> bytes:
-    """Numeric character references to no character (NUL, a surrogate, past U+10FFFF)
-    made U+FFFD, as HTML does: feedparser raises on them (kurtmckee/feedparser#591)."""
-    return _CHAR_REF.sub(_valid_char_ref, xml)
-
-
-def _valid_char_ref(match: re.Match[bytes]) -> bytes:
-    hexadecimal, decimal = match.groups()
-    digits = (hexadecimal or decimal).lstrip(b"0")[:8] or b"0"  # 8 digits are past U+10FFFF
-    code = int(digits, 16 if hexadecimal else 10)
-    if code == 0 or 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
-        return b"&#xFFFD;"
-    return match.group()
-
-
-def _declaration_end(xml: bytes, start: int) -> int:
-    """Where a DOCTYPE whose keyword ends at `start` ends: past its `]>` when it has an
-    internal subset, else past its `>`; the end of `xml` when it never closes."""
-    close = _DECLARATION_END.search(xml, start)
-    if close is None:
-        return len(xml)
-    if close.group() == b">":
-        return close.end()
-    subset = _SUBSET_END.search(xml, close.end())
-    return len(xml) if subset is None else subset.end()
 
 
 def _not_a_feed_reason(body: bytes, parsed: Any) -> str:

@@ -1,4 +1,4 @@
-"""Polite, safe HTTP fetching: one shared client, a size cap, retries, an SSRF guard.
+"""Safe HTTP fetching: one shared client, a size cap, retries, an SSRF guard.
 
 Every request, and every redirect hop, passes the SSRF guard (`flows.guard`)
 before it is sent. Redirects are followed here, one hop at a time, never inside
@@ -8,13 +8,9 @@ httpx, so each hop can be checked and scheduled like a request of its own::
     async with client:
         fetched = await fetch(client, "https://example.org/feed.xml", max_bytes=5_000_000)
 
-A run that polls many sites uses one `Fetcher`, which adds per-host politeness,
-robots.txt, conditional GET and retries with jittered backoff. A redirect hop is
-a request like any other: it waits for a slot and the delay of the host it goes
-to, and an article page's hop must be allowed by that host's robots.txt::
-
-    async with Fetcher(FetchOptions()) as fetcher:
-        fetched = await fetcher.fetch(url, validators=Validators(etag='"v1"'), check_robots=True)
+A run that polls many sites uses one `flows.fetcher.Fetcher`, built on the
+pieces here (`request`, `follow`, `check_scheme` and the status errors): it adds
+per-host politeness, robots.txt and retries with jittered backoff.
 
 Retries here are few (timeouts, dropped connections, 408, 429, 5xx); the
 orchestrator adds slower task-level retries on top. Nothing here decodes text:
@@ -26,9 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import partial
 from ipaddress import IPv4Network, IPv6Network
-from types import TracebackType
 from urllib.parse import urlsplit
 
 import httpx
@@ -44,16 +38,7 @@ from pydantic import (
 from flows.decoding import Identity, decoded, decoder_for, in_memory
 from flows.errors import FetchError, TransientFetchError
 from flows.guard import AddressRefused, GuardedTransport, Resolver, make_guard, system_resolver
-from flows.politeness import HostLimiter, backoff_delay, retry_after_seconds
-from flows.robots import (
-    ALLOW_ALL,
-    MAX_ROBOTS_BYTES,
-    MAX_ROBOTS_REDIRECTS,
-    RobotsCache,
-    RobotsRules,
-    rules_from_response,
-    unreachable,
-)
+from flows.politeness import retry_after_seconds
 
 DEFAULT_USER_AGENT = "newswatch/0.1 (+https://github.com/newswatch/newswatch)"
 ACCEPT_ENCODING = "gzip, deflate, br"
@@ -106,18 +91,7 @@ class Fetched:
 
 
 @dataclass(frozen=True)
-class _Job:
-    """One `Fetcher` request: every try and every redirect hop of it share these."""
-
-    url: str
-    max_bytes: int
-    max_redirects: int
-    validators: Validators | None = None
-    check_robots: bool = False
-
-
-@dataclass(frozen=True)
-class _Redirect:
+class Redirect:
     """A 3xx answer with somewhere to go: the next hop, not yet requested."""
 
     location: str
@@ -139,7 +113,7 @@ class Validators:
         return headers
 
 
-class _StatusError(FetchError):
+class StatusError(FetchError):
     """A final non-2xx answer (most 4xx); `status` lets robots.txt tell 404 from 503."""
 
     def __init__(self, message: str, *, url: str, status: int) -> None:
@@ -147,7 +121,7 @@ class _StatusError(FetchError):
         super().__init__(message, url=url)
 
 
-class _RetryableStatusError(TransientFetchError):
+class RetryableStatusError(TransientFetchError):
     """408, 429 or 5xx; `retry_after` is the wait the server asked for, if any."""
 
     def __init__(self, message: str, *, url: str, status: int, retry_after: float | None):
@@ -199,12 +173,12 @@ async def fetch(
     Every failure is a `FetchError` whose `url` is the URL asked for.
     """
 
-    async def send(hop: str) -> Fetched | _Redirect:
-        return await _request(client, hop, asked=url, max_bytes=max_bytes)
+    async def send(hop: str) -> Fetched | Redirect:
+        return await request(client, hop, asked=url, max_bytes=max_bytes)
 
     for attempt in range(retries + 1):
         try:
-            return await _follow(url, send=send, max_redirects=client.max_redirects)
+            return await follow(url, send=send, max_redirects=client.max_redirects)
         except TransientFetchError:
             if attempt == retries:
                 raise
@@ -212,14 +186,14 @@ async def fetch(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _follow(
-    url: str, *, send: Callable[[str], Awaitable[Fetched | _Redirect]], max_redirects: int
+async def follow(
+    url: str, *, send: Callable[[str], Awaitable[Fetched | Redirect]], max_redirects: int
 ) -> Fetched:
     """Request `url` and each hop it redirects to with `send`, at most `max_redirects` hops."""
     hop = url
     for _ in range(max_redirects + 1):
         try:
-            _check_scheme(hop)
+            check_scheme(hop)
         except FetchError as error:
             if hop == url:
                 raise
@@ -231,20 +205,20 @@ async def _follow(
     raise FetchError("too many redirects", url=url)
 
 
-async def _request(
+async def request(
     client: httpx.AsyncClient,
     url: str,
     *,
     asked: str,
     max_bytes: int,
     validators: Validators | None = None,
-) -> Fetched | _Redirect:
+) -> Fetched | Redirect:
     """One GET of `url`, a hop on the way from `asked`; every error names `asked`."""
     validators = validators or Validators()
     try:
         async with client.stream("GET", url, headers=validators.headers()) as response:
             if response.next_request is not None:
-                return _Redirect(str(response.next_request.url))
+                return Redirect(str(response.next_request.url))
             if response.status_code == 304:
                 return _not_modified(response, validators)
             _check_status(response, url=asked)
@@ -298,7 +272,7 @@ def _not_modified(response: httpx.Response, validators: Validators) -> Fetched:
     )
 
 
-def _check_scheme(url: str) -> None:
+def check_scheme(url: str) -> None:
     """Refuse `file:`, `ftp:`, ... up front: httpx would read `file:///x` as the relative `/x`."""
     try:
         scheme = urlsplit(url).scheme.lower()
@@ -317,8 +291,8 @@ def _check_status(response: httpx.Response, *, url: str) -> None:
         message += f" from {response.url}"
     if status in (408, 429) or status >= 500:
         retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-        raise _RetryableStatusError(message, url=url, status=status, retry_after=retry_after)
-    raise _StatusError(message, url=url, status=status)
+        raise RetryableStatusError(message, url=url, status=status, retry_after=retry_after)
+    raise StatusError(message, url=url, status=status)
 
 
 async def _read_capped(response: httpx.Response, *, max_bytes: int, url: str) -> bytes:
@@ -355,150 +329,3 @@ def _transport_error(error: httpx.HTTPError, *, url: str) -> FetchError:
     if isinstance(error, httpx.NetworkError | httpx.RemoteProtocolError):
         return TransientFetchError(f"connection failed: {detail}", url=url)
     return FetchError(f"request failed: {detail}", url=url)
-
-
-class Fetcher:
-    """One per run: the shared client plus per-host politeness, robots.txt and retries.
-
-        async with Fetcher(FetchOptions()) as fetcher:
-            fetched = await fetcher.fetch("https://example.org/a", check_robots=True)
-
-    `transport` and `resolve` are the seams of `make_client`. `backoff` is the base of
-    the jittered waits between tries; a `Retry-After` answer is honoured up to
-    `max_retry_after` seconds, and a longer one fails now, leaving the retry to a
-    later run rather than holding a slot for an hour.
-    """
-
-    def __init__(
-        self,
-        options: FetchOptions,
-        transport: httpx.AsyncBaseTransport | None = None,
-        *,
-        resolve: Resolver = system_resolver,
-        backoff: float = 0.5,
-        max_retry_after: float = 60,
-    ) -> None:
-        self.options = options
-        self._client = make_client(options, transport=transport, resolve=resolve)
-        self._limiter = HostLimiter(
-            concurrency=options.concurrency,
-            per_host_concurrency=options.per_host_concurrency,
-            per_host_delay=options.per_host_delay,
-        )
-        self._robots = RobotsCache(load=self._load_robots)
-        self._backoff = backoff
-        self._max_retry_after = max_retry_after
-
-    async def __aenter__(self) -> Fetcher:
-        await self._client.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._robots.close()
-        await self._client.__aexit__(exc_type, exc, traceback)
-
-    async def fetch(
-        self, url: str, *, validators: Validators | None = None, check_robots: bool = False
-    ) -> Fetched:
-        """GET `url` politely; every failure is a `FetchError` naming `url`.
-
-        `check_robots` is for article pages: feeds are published to be polled.
-        It applies to every hop: a redirect to a path the new host's robots.txt
-        disallows is refused before that path is requested.
-        """
-        _check_scheme(url)
-        options = self.options
-        job = _Job(
-            url,
-            max_bytes=options.max_bytes,
-            max_redirects=options.max_redirects,
-            validators=validators,
-            check_robots=check_robots and options.respect_robots,
-        )
-        return await self._with_retries(job)
-
-    async def _with_retries(self, job: _Job) -> Fetched:
-        """The whole redirect chain again on a transient failure, after a jittered wait."""
-        retries = self.options.retries
-        for attempt in range(retries + 1):
-            try:
-                return await _follow(
-                    job.url, send=partial(self._send, job), max_redirects=job.max_redirects
-                )
-            except TransientFetchError as error:
-                wait = self._wait_before_retry(error, attempt)
-                if attempt == retries or wait is None:
-                    raise
-                await asyncio.sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _wait_before_retry(self, error: TransientFetchError, attempt: int) -> float | None:
-        """Seconds to wait before the next try, or None to give up now."""
-        if isinstance(error, _RetryableStatusError) and error.retry_after is not None:
-            return error.retry_after if error.retry_after <= self._max_retry_after else None
-        return backoff_delay(attempt, base=self._backoff, cap=self._max_retry_after)
-
-    async def _send(self, job: _Job, hop: str) -> Fetched | _Redirect:
-        """One hop of `job`: past robots.txt when asked, then inside the hop's host slot
-        (which also spaces it from that host's last request), cut off after
-        `total_timeout` seconds. The slot is let go before the next hop waits for its own."""
-        if job.check_robots:
-            await self._check_robots(hop, asked=job.url)
-        total = self.options.total_timeout
-        async with self._limiter.slot(_host_key(hop)):
-            try:
-                async with asyncio.timeout(total):
-                    return await _request(
-                        self._client,
-                        hop,
-                        asked=job.url,
-                        max_bytes=job.max_bytes,
-                        validators=job.validators,
-                    )
-            except TimeoutError as error:
-                raise TransientFetchError(
-                    f"timed out after {total:g} s in total", url=job.url
-                ) from error
-
-    async def _check_robots(self, hop: str, *, asked: str) -> None:
-        refusal = await self._robots.refusal(hop, user_agent=self.options.user_agent)
-        if refusal is None:
-            return
-        if hop != asked:
-            refusal = f"redirect to {hop} {refusal}"
-        raise FetchError(refusal, url=asked)
-
-    async def _load_robots(self, origin: str) -> RobotsRules:
-        """The origin's rules, reading each answer as RFC 9309 2.3.1 says.
-
-        2xx is parsed and 4xx means no rules; 5xx, 429 and a server we cannot reach
-        (timeout, refused or dropped connection) keep us out. Redirects are followed
-        up to five hops, across hosts too. Any other failure (more hops, an address
-        the guard refuses) means no rules: the page's own request then fails with
-        the precise reason.
-        """
-        job = _Job(
-            origin + "/robots.txt", max_bytes=MAX_ROBOTS_BYTES, max_redirects=MAX_ROBOTS_REDIRECTS
-        )
-        try:
-            fetched = await self._with_retries(job)
-        except (_StatusError, _RetryableStatusError) as error:
-            return rules_from_response(error.status, b"")
-        except TransientFetchError as error:
-            return unreachable(str(error).removeprefix(f"{error.url}: "))
-        except FetchError:
-            return ALLOW_ALL
-        return rules_from_response(fetched.status, fetched.body)
-
-
-def _host_key(url: str) -> str:
-    """The politeness scope: host and port, as the server sees them."""
-    try:
-        return urlsplit(url).netloc.rpartition("@")[2].lower()
-    except ValueError as error:
-        raise FetchError(f"invalid URL: {error}", url=url) from error

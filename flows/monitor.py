@@ -25,7 +25,7 @@ from sqlmodel import Session
 
 from alerts import DeliveryReport, RuleSet, deliver_due, notifier_for
 from flows.artifacts import publish, source_line
-from flows.fetch import Fetcher
+from flows.fetcher import Fetcher
 from flows.items import Candidate
 from flows.pipeline import (
     Extracted,

@@ -29,7 +29,8 @@ from flows.errors import (
 )
 from flows.extract import article_from_candidate, extract_article
 from flows.feeds import parse_feed
-from flows.fetch import Fetcher, Validators
+from flows.fetch import Validators
+from flows.fetcher import Fetcher
 from flows.items import Candidate
 from flows.progress import progress
 from flows.seeds import discover_seed_files, read_seed

@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 from flows.errors import SourceError, TransientFetchError
-from flows.fetch import Fetcher
+from flows.fetcher import Fetcher
 from flows.pipeline import Collected, collect_source, unexpected
 from flows.progress import progress
 from flows.settings import Settings, SourceSettings

@@ -13,15 +13,8 @@ import pytest
 from pydantic import ValidationError
 
 from flows.errors import FetchError
-from flows.fetch import (
-    DEFAULT_USER_AGENT,
-    Fetched,
-    Fetcher,
-    FetchOptions,
-    Validators,
-    fetch,
-    make_client,
-)
+from flows.fetch import DEFAULT_USER_AGENT, Fetched, FetchOptions, Validators, fetch, make_client
+from flows.fetcher import Fetcher
 from flows.guard import refusal_reason
 from flows.politeness import backoff_delay, retry_after_seconds
 from flows.robots import RobotsRules, rules_from_response, unreachable

@@ -20,7 +20,8 @@ import brotli
 import pytest
 
 from flows.errors import FetchError
-from flows.fetch import Fetched, Fetcher, FetchOptions, Validators
+from flows.fetch import Fetched, FetchOptions, Validators
+from flows.fetcher import Fetcher
 from tests.servers import FaultyHTTPServer, FaultyResponse, Response, free_port, peak_in_flight
 
 LOOPBACK = [ipaddress.ip_network("127.0.0.0/8")]

@@ -11,7 +11,8 @@ from sqlmodel import Session
 
 from alerts import RuleSet
 from flows.errors import FetchError
-from flows.fetch import Fetcher, FetchOptions
+from flows.fetch import FetchOptions
+from flows.fetcher import Fetcher
 from flows.items import Candidate
 from flows.pipeline import batches, collect_source, fetch_and_extract, store_and_match, unseen
 from flows.settings import Settings, SourceSettings

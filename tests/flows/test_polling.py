@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from flows.fetch import Fetcher, FetchOptions
+from flows.fetch import FetchOptions
+from flows.fetcher import Fetcher
 from flows.polling import POLL_TASKS, Polled, poll_one, shares, task_name
 from flows.settings import Settings, SourceSettings
 from tests.servers import LoopbackHTTPServer, Response

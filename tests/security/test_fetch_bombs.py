@@ -18,7 +18,8 @@ from typing import TypeVar
 import pytest
 
 from flows.errors import FeedError, FetchError
-from flows.fetch import Fetcher, FetchOptions
+from flows.fetch import FetchOptions
+from flows.fetcher import Fetcher
 from flows.sitemaps import MAX_SITEMAP_BYTES, parse_sitemap
 from tests.security.hostile import GB, MB, HugeAnswerServer, compressed_zeros
 

@@ -18,7 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flows.errors import FetchError
-from flows.fetch import Fetcher, FetchOptions
+from flows.fetch import FetchOptions
+from flows.fetcher import Fetcher
 from flows.guard import refusal_reason
 from storage.fingerprints import canonical_url
 from tests.security.fuzz import NASTY, assert_one_line_error, fuzz_settings, hostile_text

@@ -22,7 +22,8 @@ import httpx
 import pytest
 
 from flows.errors import FetchError, shown_url
-from flows.fetch import Fetched, Fetcher, FetchOptions
+from flows.fetch import Fetched, FetchOptions
+from flows.fetcher import Fetcher
 from flows.guard import AddressRefused, GuardedBackend, refusal_reason
 from tests.servers import LoopbackHTTPServer
 
