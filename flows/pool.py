@@ -59,11 +59,12 @@ def _preload() -> list[str]:
 
     Besides `flows.warm`, a main module run by name: multiprocessing runs the
     parent's main module again in every new worker, and `python -m prefect.engine`
-    (how Prefect runs a deployment's flow) imports Prefect, ~1.5 CPU-s per worker
-    per run; imported in the forkserver first, it costs each worker only the
-    module's own body. A main script is run again too (preloading `__main__` does
-    nothing on CPython 3.11: the forkserver is never given its path), which is why
-    the `newswatch` script imports only `flows.entry`.
+    (how a Prefect worker runs a deployment's flow) imports Prefect, ~1.5 CPU-s per
+    worker per run; imported in the forkserver first, it costs each worker only
+    the module's own body. A main script is run again too (preloading `__main__`
+    does nothing on CPython 3.11: the forkserver is never given its path), which
+    is why the `newswatch` script, also the main of the flow runs `newswatch serve`
+    spawns, imports only `flows.entry`.
     """
     main = sys.modules.get("__main__")
     name = getattr(getattr(main, "__spec__", None), "name", None)
