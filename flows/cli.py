@@ -18,35 +18,25 @@ import asyncio
 import json
 import logging
 import os
-import re
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime
-from enum import StrEnum
-from pathlib import Path
+from contextlib import nullcontext
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from flows.cli_alerts import alerts_app
+from flows.cli_common import ConfigOption, JsonOption, err, fail, open_engine, out, settings_from
 from flows.cli_ops import register as register_ops
 from flows.cli_rules import rules_app
 from flows.cli_sources import sources_app
+from flows.cli_store import register as register_store
 from flows.errors import ConfigError, NewswatchError
-from flows.settings import DEFAULT_CONFIG, Settings, load_settings, select_sources
+from flows.settings import DEFAULT_CONFIG, Settings, select_sources
 from storage import (
     StoreUnavailable,
-    iter_articles,
     masked_url,
     open_store,
-    recent_stories,
-    search,
 )
 from storage.migrate import current_revision
 
@@ -63,49 +53,6 @@ db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sources_app, name="sources")
 app.add_typer(rules_app, name="rules")
-
-out = Console()
-err = Console(stderr=True)
-
-ConfigOption = Annotated[
-    Path,
-    typer.Option("--config", "-c", help="Config file (TOML).", show_default=True),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
-SinceOption = Annotated[
-    str | None,
-    typer.Option(
-        help="Only from this date or time on (ISO 8601, e.g. 2025-03-01; UTC if no zone)."
-    ),
-]
-
-
-class ExportFormat(StrEnum):
-    jsonl = "jsonl"
-    json = "json"
-
-
-def fail(message: str, *, code: int) -> typer.Exit:
-    err.print(f"newswatch: error: {message}", markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
-def parse_since(value: str | None) -> datetime | None:
-    """`--since` as an aware datetime; a bad value is a usage error (exit 2)."""
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise fail(f"--since: {value!r} is not an ISO 8601 date or time", code=2) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def settings_from(path: Path) -> Settings:
-    try:
-        return load_settings(path)
-    except ConfigError as error:
-        raise fail(str(error), code=2) from None
 
 
 @app.command()
@@ -276,158 +223,7 @@ def _print_summary(summary: Any) -> None:
     )
 
 
-@app.command()
-def export(
-    config: ConfigOption = DEFAULT_CONFIG,
-    format: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.jsonl,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="File, else stdout.")
-    ] = None,
-    since: SinceOption = None,
-    source: Annotated[str | None, typer.Option(help="Only this source's articles.")] = None,
-) -> None:
-    """Export stored articles: one JSON object a line (jsonl) or one JSON array.
-
-    Example: newswatch export --format jsonl --since 2025-03-01 --source dw -o articles.jsonl
-    """
-    settings = settings_from(config)
-    after = parse_since(since)
-    with _store(settings) as engine, Session(engine) as session:
-        rows = iter_articles(session=session, since=after, source=source)
-        records = (_export_record(article, source_name) for article, source_name in rows)
-        if output is None:
-            _write_export(records, format, sys.stdout)
-        else:
-            with output.open("w", encoding="utf-8") as handle:
-                _write_export(records, format, handle)
-
-
-def _write_export(records: Iterator[dict[str, Any]], format: ExportFormat, handle: Any) -> None:
-    if format is ExportFormat.jsonl:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    else:
-        json.dump(list(records), handle, ensure_ascii=False)
-        handle.write("\n")
-
-
-def _export_record(article: Any, source: str) -> dict[str, Any]:
-    return {
-        "id": article.id,
-        "url": article.url,
-        "canonical_url": article.canonical_url,
-        "title": article.title,
-        "author": article.author,
-        "published_at": article.published_at.isoformat() if article.published_at else None,
-        "language": article.language,
-        "site_name": article.site_name,
-        "source": source,
-        "story_id": article.story_id,
-        "version": article.version,
-        "final_url": article.final_url,
-        "origin": article.origin,
-        "categories": list(article.categories or []),
-        "fetched_at": article.fetched_at.isoformat(),
-        "text": article.text,
-    }
-
-
-LimitOption = Annotated[int, typer.Option(min=1, max=1000, help="At most this many rows.")]
-
-
-@app.command("search")
-def search_command(
-    query: Annotated[
-        str,
-        typer.Argument(
-            help='Words (all must occur), "a phrase", OR, -word; "--" before a leading -.'
-        ),
-    ],
-    config: ConfigOption = DEFAULT_CONFIG,
-    since: SinceOption = None,
-    source: Annotated[str | None, typer.Option(help="Only this source's articles.")] = None,
-    limit: LimitOption = 20,
-    as_json: JsonOption = False,
-) -> None:
-    """Search stored articles' titles and texts, best match first, matched words in bold.
-
-    Example: newswatch search '"north korea" missile -test' --since 2025-03-01 --json
-    """
-    settings = settings_from(config)
-    after = parse_since(since)
-    with _store(settings) as engine, Session(engine) as session:
-        try:
-            hits = search(session=session, query=query, since=after, source=source, limit=limit)
-        except ValueError as error:
-            raise fail(str(error), code=2) from None
-    if as_json:
-        print(json.dumps([hit.to_dict() for hit in hits], ensure_ascii=False))
-        return
-    table = Table(title=f"{len(hits)} articles matching {query!r}")
-    for column in ("score", "article", "source", "published", "snippet"):
-        table.add_column(column, justify="right" if column == "score" else "left")
-    for hit in hits:
-        table.add_row(
-            f"{hit.score:.3g}",
-            Text.assemble((hit.title, "bold"), "\n", (hit.url, "dim")),
-            Text(hit.source),
-            hit.published_at.date().isoformat() if hit.published_at else "-",
-            _highlighted(hit.snippet),
-        )
-    out.print(table)
-
-
-def _highlighted(snippet: str) -> Text:
-    """The snippet with its `[marked]` words in bold (markers dropped, no markup parsed)."""
-    text = Text()
-    for part in re.split(r"(\[[^\]]*\])", snippet):
-        marked = part.startswith("[") and part.endswith("]")
-        text.append(part[1:-1] if marked else part, style="bold" if marked else "")
-    return text
-
-
-@app.command()
-def stories(
-    config: ConfigOption = DEFAULT_CONFIG,
-    since: SinceOption = None,
-    limit: LimitOption = 20,
-    as_json: JsonOption = False,
-) -> None:
-    """List stories seen since a date, biggest first, with the outlets that ran them.
-
-    Example: newswatch stories --since 2025-03-01 --limit 10 --json
-    """
-    settings = settings_from(config)
-    after = parse_since(since)
-    with _store(settings) as engine, Session(engine) as session:
-        views = recent_stories(session=session, since=after, limit=limit)
-    if as_json:
-        print(json.dumps([view.to_dict() for view in views], ensure_ascii=False))
-        return
-    table = Table(title=f"{len(views)} stories")
-    for column in ("articles", "story", "outlets", "first seen", "last seen"):
-        table.add_column(column, justify="right" if column == "articles" else "left")
-    for view in views:
-        table.add_row(
-            str(view.article_count),
-            Text.assemble((view.title, "bold"), "\n", (view.first_url or "", "dim")),
-            Text(", ".join(view.outlets)),
-            view.first_seen_at.isoformat(timespec="minutes"),
-            view.last_seen_at.isoformat(timespec="minutes"),
-        )
-    out.print(table)
-
-
-@contextmanager
-def _store(settings: Settings) -> Iterator[Engine]:
-    try:
-        engine = open_store(settings.database.url)
-    except StoreUnavailable as error:
-        raise fail(str(error), code=1) from None
-    try:
-        yield engine
-    finally:
-        engine.dispose()
+register_store(app)  # export, search, stories: listed after run
 
 
 @db_app.command("upgrade")
@@ -437,7 +233,7 @@ def db_upgrade(config: ConfigOption = DEFAULT_CONFIG) -> None:
     Example: NEWSWATCH_DATABASE_URL=postgresql+psycopg://db/newswatch newswatch db upgrade
     """
     settings = settings_from(config)
-    with _store(settings) as engine:
+    with open_engine(settings) as engine:
         out.print(f"{masked_url(settings.database.url)}: schema at {current_revision(engine)}")
 
 

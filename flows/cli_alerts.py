@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -32,17 +31,13 @@ from alerts import (
     notifier_for,
     requeue,
 )
+from flows.cli_common import ConfigOption, JsonOption, fail, open_engine, out, settings_from
 from flows.settings import DEFAULT_CONFIG, Settings
 from storage import utcnow
 
 alerts_app = typer.Typer(
     help="Alerts and their deliveries: list, retry, deliver, digest.", no_args_is_help=True
 )
-
-ConfigOption = Annotated[
-    Path, typer.Option("--config", "-c", help="Config file (TOML).", show_default=True)
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 
 class DeliveryStatus(StrEnum):
@@ -67,10 +62,9 @@ def alerts_list(
 
     Example: newswatch alerts list --status dead --json
     """
-    from flows.cli import _store, out, settings_from
 
     settings = settings_from(config)
-    with _store(settings) as engine, Session(engine) as session:
+    with open_engine(settings) as engine, Session(engine) as session:
         views = list_alerts(session=session, status=status.value if status else None)
     if as_json:
         print(json.dumps([view.to_dict() for view in views], ensure_ascii=False))
@@ -117,10 +111,9 @@ def alerts_retry(
 
     Example: newswatch alerts retry 12
     """
-    from flows.cli import _store, fail, out, settings_from
 
     settings = settings_from(config)
-    with _store(settings) as engine:
+    with open_engine(settings) as engine:
         with Session(engine) as session:
             try:
                 outcomes = requeue(session=session, target=target, now=utcnow())
@@ -141,10 +134,9 @@ def alerts_deliver(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = 
 
     Example: newswatch alerts deliver --json
     """
-    from flows.cli import _store, settings_from
 
     settings = settings_from(config)
-    with _store(settings) as engine:
+    with open_engine(settings) as engine:
         _print_report(_deliver(settings, engine), as_json=as_json)
 
 
@@ -163,10 +155,9 @@ def alerts_digest(
 
     Example: newswatch alerts digest --now
     """
-    from flows.cli import _store, out, settings_from
 
     settings = settings_from(config)
-    with _store(settings) as engine:
+    with open_engine(settings) as engine:
         with Session(engine) as session:
             states = digest_states(session=session, now=utcnow())
         if not as_json:
@@ -217,7 +208,6 @@ def _report_dict(report: DeliveryReport) -> dict[str, Any]:
 
 
 def _print_report(report: DeliveryReport, *, as_json: bool) -> None:
-    from flows.cli import out
 
     if as_json:
         print(json.dumps(_report_dict(report), ensure_ascii=False))

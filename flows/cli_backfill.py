@@ -19,6 +19,7 @@ from rich.text import Text
 from sqlmodel import Session
 
 from alerts import backfill_rule
+from flows.cli_common import fail, open_engine, out, parse_since, settings_from
 from flows.settings import DEFAULT_CONFIG
 
 
@@ -37,7 +38,6 @@ def backfill(
 
     Example: newswatch rules backfill missile-launchers --since 2025-03-01
     """
-    from flows.cli import _store, fail, out, parse_since, settings_from
 
     settings = settings_from(config)
     rule = next((rule for rule in settings.rules if rule.name == name), None)
@@ -45,7 +45,7 @@ def backfill(
         known = ", ".join(rule.name for rule in settings.rules) or "none configured"
         raise fail(f"unknown rule {name!r} (known: {known})", code=2)
     after = parse_since(since)
-    with _store(settings) as engine, Session(engine) as session:
+    with open_engine(settings) as engine, Session(engine) as session:
         fired = backfill_rule(session=session, rule=rule, since=after)
         session.commit()
     if as_json:

@@ -25,6 +25,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from flows.cli_common import err, fail, out, settings_from
 from flows.settings import DEFAULT_CONFIG, Settings
 
 if TYPE_CHECKING:
@@ -58,7 +59,6 @@ def init(
 
     Example: newswatch init /srv/newswatch/newswatch.toml
     """
-    from flows.cli import fail, out
 
     if path.exists() and not force:
         raise fail(f"{path}: already exists (--force overwrites it)", code=2)
@@ -74,7 +74,6 @@ def schedules(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False
 
     Example: newswatch schedules --config newswatch.toml --json
     """
-    from flows.cli import out
 
     planned = _plan(_settings(config))
     if as_json:
@@ -99,7 +98,6 @@ def server(
     names PostgreSQL (postgresql+asyncpg://user@host:5432/prefect). Then, elsewhere:
     PREFECT_API_URL=http://127.0.0.1:4200/api newswatch serve
     """
-    from flows.cli import err
 
     env = {**os.environ, "PREFECT_SERVER_API_HOST": host, "PREFECT_SERVER_API_PORT": str(port)}
     env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry from newswatch
@@ -115,7 +113,6 @@ def serve(config: ConfigOption = DEFAULT_CONFIG) -> None:
     artifacts in the UI. Schedules are paused when serving stops.
     Example: PREFECT_API_URL=http://127.0.0.1:4200/api newswatch serve -c newswatch.toml
     """
-    from flows.cli import err
     from flows.deploy import serve_all
 
     settings = _settings(config)
@@ -143,7 +140,6 @@ def deploy(
     """
     import asyncio
 
-    from flows.cli import err, fail, out
     from flows.deploy import deploy_all
 
     settings = _settings(config)
@@ -171,13 +167,11 @@ def deploy(
 
 
 def _settings(config: Path) -> Settings:
-    from flows.cli import settings_from
 
     return settings_from(config)
 
 
 def _plan(settings: Settings) -> list[Planned]:
-    from flows.cli import fail
     from flows.deploy import plan
 
     if not settings.sources:
@@ -188,8 +182,6 @@ def _plan(settings: Settings) -> list[Planned]:
 def _prefect_api() -> str:
     """The Prefect API URL, checked to answer: exit 2 when none is set, 1 when it is down."""
     from prefect.settings import PREFECT_API_URL
-
-    from flows.cli import fail
 
     url = PREFECT_API_URL.value()
     if not url:

@@ -27,17 +27,22 @@ from rich.text import Text
 from sqlmodel import Session
 
 from alerts import Document, Match, Query, QueryError, Rule, parse_query
+from flows.cli_common import (
+    ConfigOption,
+    JsonOption,
+    err,
+    fail,
+    open_engine,
+    out,
+    parse_since,
+    settings_from,
+)
 from flows.settings import DEFAULT_CONFIG
 from storage import Article, iter_articles
 
 rules_app = typer.Typer(
     help="Alert rules: check the config's queries, dry-run a query.", no_args_is_help=True
 )
-
-ConfigOption = Annotated[
-    Path, typer.Option("--config", "-c", help="Config file (TOML).", show_default=True)
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,6 @@ def check(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) ->
 
 
 def _print_problems(config: Path, problems: list[RuleProblem], *, rules: int) -> None:
-    from flows.cli import err
 
     for problem in problems:
         err.print(f"newswatch: error: {config}: {problem.line()}", markup=False, soft_wrap=True)
@@ -97,7 +101,6 @@ def _print_problems(config: Path, problems: list[RuleProblem], *, rules: int) ->
 
 
 def _print_rules(config: Path, tables: list[Any]) -> None:
-    from flows.cli import out
 
     table = Table(title=Text(f"{len(tables)} rules OK in {config}"))
     for column in ("rule", "query", "channels"):
@@ -109,7 +112,6 @@ def _print_rules(config: Path, tables: list[Any]) -> None:
 
 def _rule_tables(config: Path) -> tuple[list[Any], set[str]]:
     """The raw `[[rules]]` entries and the configured channel names."""
-    from flows.cli import fail
 
     try:
         data = tomllib.loads(config.read_text(encoding="utf-8"))
@@ -209,7 +211,6 @@ def dry_run_query(
     Nothing is sent and nothing is written.
     Example: newswatch rules test '"missile launcher" -drill site:reuters.com' --since 2025-03-01
     """
-    from flows.cli import _store, fail, parse_since, settings_from
 
     try:
         compiled = parse_query(query)
@@ -217,7 +218,7 @@ def dry_run_query(
         raise fail(f"query {query!r}: {error}", code=2) from None
     settings = settings_from(config)
     after = parse_since(since)
-    with _store(settings) as engine, Session(engine) as session:
+    with open_engine(settings) as engine, Session(engine) as session:
         found = DryRun.of(compiled, _documents(session, since=after), limit=limit)
     if as_json:
         print(json.dumps([hit.to_dict() for hit in found.hits], ensure_ascii=False))
@@ -288,7 +289,6 @@ def _documents(
 
 def _print_dry_run(query: str, found: DryRun, *, limit: int) -> None:
     """Article text is printed as plain text, never parsed as rich markup."""
-    from flows.cli import out
 
     shown = f"; the {limit} newest shown" if found.matched > limit else ""
     title = f"{found.matched} of {found.scanned} stored articles match {query!r}{shown}"

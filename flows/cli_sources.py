@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlmodel import Session, select
 
+from flows.cli_common import ConfigOption, JsonOption, fail, open_engine, out, settings_from
 from flows.errors import ConfigError, shown_url
 from flows.opml import OpmlFeed, read_opml, write_opml
 from flows.settings import DEFAULT_CONFIG, Settings, SourceSettings, load_settings
@@ -31,11 +32,6 @@ sources_app = typer.Typer(
     help="Configured sources: health, OPML import and export.", no_args_is_help=True
 )
 
-ConfigOption = Annotated[
-    Path, typer.Option("--config", "-c", help="Config file (TOML).", show_default=True)
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
-
 
 @sources_app.command("list")
 def list_sources(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) -> None:
@@ -43,10 +39,9 @@ def list_sources(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = Fa
 
     Example: newswatch sources list --json
     """
-    from flows.cli import _store, out, settings_from
 
     settings = settings_from(config)
-    with _store(settings) as engine, Session(engine) as session:
+    with open_engine(settings) as engine, Session(engine) as session:
         rows = {row.name: row for row in session.exec(select(Source)).all()}
     views = [_source_view(source, rows.get(source.name)) for source in settings.sources]
     if as_json:
@@ -104,7 +99,6 @@ def import_opml(
 
     Example: newswatch sources import-opml subscriptions.opml --config newswatch.toml
     """
-    from flows.cli import fail, out, settings_from
 
     settings = settings_from(config)
     try:
@@ -188,7 +182,6 @@ def export_opml(
 
     Example: newswatch sources export-opml --output feeds.opml
     """
-    from flows.cli import settings_from
 
     settings = settings_from(config)
     feeds = [OpmlFeed(name=s.name, url=s.feed) for s in settings.sources if s.feed]

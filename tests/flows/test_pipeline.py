@@ -242,7 +242,7 @@ def test_categories_from_pages_and_feed_entries_are_stored(
 ) -> None:
     from sqlmodel import select
 
-    from flows.cli import _export_record
+    from flows.cli_store import export_record
     from storage import Article
 
     keywords = '<meta name="keywords" content="Military, parades">'
@@ -285,7 +285,7 @@ def test_categories_from_pages_and_feed_entries_are_stored(
         budget: ("page", ["Economy", "Budget"]),
         gone: ("feed", ["Border"]),  # the page failed: the feed entry stands in, tags and all
     }
-    assert _export_record(rows[tagged], "rss")["categories"] == ["Military", "parades", "Defence"]
+    assert export_record(rows[tagged], "rss")["categories"] == ["Military", "parades", "Defence"]
 
 
 def test_a_redirect_to_a_page_robots_txt_disallows_is_a_failure_naming_both_urls(
