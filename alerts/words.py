@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
 from itertools import accumulate, compress, count, product, starmap
 from operator import not_
-from typing import ClassVar, NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 # Ideographs and kana are written without spaces, so each one is its own token
@@ -123,41 +123,37 @@ def normalise(word: str) -> str:
     return "".join(char for char in folded if not unicodedata.combining(char))
 
 
-class _Known:
-    """What `fold_words` and `soft_flags` computed lately, so a text costs one C-level
-    lookup per word. Each dict is replaced, not cleared, when full, so a thread still
-    reading the old one is unharmed."""
+class _Memo:
+    """`compute` of each value, remembered for up to `limit` distinct values, so a text
+    costs one C-level lookup per word or separator. The dict is replaced, not cleared,
+    when full, so a thread still reading the old one is unharmed."""
 
-    keys: ClassVar[dict[str, str]] = {}
-    soft: ClassVar[dict[str, bool]] = {}
+    def __init__(self, compute: Callable[[str], Any], limit: int) -> None:
+        self.compute = compute
+        self.limit = limit
+        self.known: dict[str, Any] = {}
+
+    def map(self, values: Sequence[str]) -> list[Any]:
+        known = self.known
+        try:
+            return list(map(known.__getitem__, values))
+        except KeyError:
+            pass
+        if len(known) > self.limit:
+            known = self.known = {}
+        for value in set(values).difference(known):
+            known[value] = self.compute(value)
+        return list(map(known.__getitem__, values))
 
 
 def fold_words(words: Sequence[str]) -> list[str]:
     """`normalise` of each word, for the thousand words of an article at once."""
-    known = _Known.keys
-    try:
-        return list(map(known.__getitem__, words))
-    except KeyError:
-        pass
-    if len(known) > FOLD_CACHE:
-        known = _Known.keys = {}
-    for word in set(words).difference(known):
-        known[word] = normalise(word)
-    return list(map(known.__getitem__, words))
+    return _FOLDED.map(words)
 
 
 def soft_flags(separators: Sequence[str]) -> list[bool]:
     """`is_soft_separator` of each separator (a text has a few dozen distinct ones)."""
-    known = _Known.soft
-    try:
-        return list(map(known.__getitem__, separators))
-    except KeyError:
-        pass
-    if len(known) > SEPARATOR_CACHE:
-        known = _Known.soft = {}
-    for separator in set(separators).difference(known):
-        known[separator] = is_soft_separator(separator)
-    return list(map(known.__getitem__, separators))
+    return _SOFT.map(separators)
 
 
 def pair(first: str, second: str) -> str:
@@ -261,3 +257,7 @@ class Pattern:
 
     def __hash__(self) -> int:
         return hash(self.key)
+
+
+_FOLDED = _Memo(normalise, FOLD_CACHE)
+_SOFT = _Memo(is_soft_separator, SEPARATOR_CACHE)

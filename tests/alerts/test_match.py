@@ -296,10 +296,10 @@ def test_split_keys_splits_like_split_words_and_folds_each_word(pieces: list[str
 def test_a_full_fold_cache_is_replaced_and_words_still_fold(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(words, "FOLD_CACHE", 2)
+    monkeypatch.setattr(words._FOLDED, "limit", 2)
     for text in ("Pjöngjang Straße", "CAFÉ ﬁre Élysée", "Пхеньян ΟΔΟΣ"):
         assert fold_words(text.split()) == [normalise(word) for word in text.split()]
-        assert len(words._Known.keys) <= 2 + len(text.split())
+        assert len(words._FOLDED.known) <= 2 + len(text.split())
 
 
 @pytest.mark.parametrize(
