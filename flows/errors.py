@@ -17,24 +17,8 @@ password shows as ****.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-MASK = "****"
-
-
-def shown_url(url: str) -> str:
-    """`url` with the password of its userinfo replaced by ****, to print or store
-    (`https://user:secret@host/feed` is how a feed behind basic auth is configured)."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:  # a malformed URL shows what was given: it holds no parsed secret
-        return url
-    if password is None:
-        return url
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user = userinfo.partition(":")[0]  # the password is all after the first colon
-    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
+from storage.errors import shown_url
 
 
 class NewswatchError(Exception):

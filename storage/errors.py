@@ -8,15 +8,35 @@ The URL in messages has its password masked.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 from sqlalchemy.engine import make_url
+
+MASK = "****"  # what a secret shows as
 
 
 def masked_url(url: str) -> str:
-    """`url` with any password replaced by ****, safe to print."""
+    """A database `url` with any password masked (SQLAlchemy's ***), safe to print; it
+    is rendered again, so other URLs keep their text better through `shown_url`."""
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # an unparsable URL is printed as it was given, it holds no parsed secret
         return url
+
+
+def shown_url(url: str) -> str:
+    """`url` with the password of its userinfo replaced by ****, to print or store
+    (`https://user:secret@host/feed` is how a feed behind basic auth is configured)."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # a malformed URL shows what was given: it holds no parsed secret
+        return url
+    if password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]  # the password is all after the first colon
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
 
 
 class StorageError(Exception):

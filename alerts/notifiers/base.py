@@ -19,8 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from alerts.errors import DeliveryError
 from alerts.message import Message
-
-MASK = "****"
+from storage.errors import MASK, shown_url
 
 
 class Notifier(ABC):
@@ -72,11 +71,8 @@ class Notifier(ABC):
 
 def redact_url(url: str) -> str:
     """`url` with a userinfo password and every query-string value replaced by ****."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = netloc.replace(f":{parts.password}@", f":{MASK}@", 1)
+    parts = urlsplit(shown_url(url))
     query = urlencode(
         [(key, MASK) for key, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*"
     )
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
+    return urlunsplit(parts._replace(query=query))
