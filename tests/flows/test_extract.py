@@ -10,9 +10,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from lxml import etree
+from lxml.html import HtmlElement
+from trafilatura.utils import load_html
 
 from flows.errors import ExtractError, NotAnArticle
-from flows.extract import article_from_candidate, decode_html, extract_article
+from flows.extract import article_from_candidate, decode_html, extract_article, parse_html
 from flows.items import MAX_CATEGORIES, MAX_CATEGORY_CHARS, Candidate, clean_categories
 from tests.conftest import CORPUS, shared_path
 
@@ -194,6 +197,46 @@ def test_corpus_recall() -> None:
     mean = sum(recalls) / len(recalls)
     print(f"article corpus: mean word recall {mean:.3f} over {len(recalls)} pages")
     assert mean > 0.93  # measured 0.974 on these 30 pages
+
+
+def _same_tree(ours: object, theirs: object) -> bool:
+    if ours is None or theirs is None:
+        return ours is theirs
+    return etree.tostring(ours) == etree.tostring(theirs)  # type: ignore[arg-type]
+
+
+def test_parse_html_builds_trafilaturas_tree_on_every_corpus_page() -> None:
+    root = shared_path(CORPUS / "articles")
+    for path in sorted(root.glob("*.html.gz")):
+        text = decode_html(gzip.decompress(path.read_bytes()))
+        tree = parse_html(text)
+        assert _same_tree(tree, load_html(text)), path.name
+        assert tree is not None and isinstance(tree.find(".//body"), HtmlElement), path.name
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '<?xml version="1.0" encoding="iso-8859-1"?><html><body><p>café</p></body></html>',
+        "<!DOCTYPE html><html/>\n<head></head><body><p>self-closed html</p></body></html>",
+        "<html><body><p>a \x0b control char</p></body></html>",
+        "just some words, no markup at all",
+        "<p>a lone fragment</p>",
+        "",
+        "   ",
+    ],
+    ids=[
+        "xml-declaration",
+        "self-closing-html",
+        "control-char",
+        "text",
+        "fragment",
+        "empty",
+        "blank",
+    ],
+)
+def test_parse_html_agrees_with_trafilatura_on_odd_input(text: str) -> None:
+    assert _same_tree(parse_html(text), load_html(text))
 
 
 def _page(body: str, *, title: str = "Coast Times", head: str = "") -> str:
