@@ -85,10 +85,10 @@ def register_rules(
     batch being matched was stored); return each rule's gate: articles stored before it
     are history to the rule."""
     names = [rule.name for rule in rules]
-    known = {
-        row.name: row
-        for row in session.exec(select(RuleState).where(col(RuleState.name).in_(names))).all()
-    }
+    query = select(RuleState.name, RuleState.query, RuleState.query_since).where(
+        col(RuleState.name).in_(names)
+    )  # rows, not ORM objects: ~10x cheaper for the thousands of rules of a config
+    known = {row.name: row for row in session.exec(query).all()}
     gates: dict[str, datetime] = {}
     new = []
     for rule in rules:
