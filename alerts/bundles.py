@@ -28,7 +28,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from alerts.rules import Rule
-from storage import Alert, Delivery, insert_ignoring_conflicts
+from storage import Alert, Delivery, insert_returning_id
 
 PENDING, HELD, SUMMARISED, DIGESTED = "pending", "held", "summarised", "digested"
 PERIODS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
@@ -112,8 +112,9 @@ def _open_bundle(
                 "created_at": now,
                 "updated_at": now,
             }
-            statement = insert_ignoring_conflicts(session, table).values(**values)
-            inserted = session.execute(statement.returning(table.c.id)).scalar_one_or_none()
+            inserted = session.execute(
+                insert_returning_id(session, table), values
+            ).scalar_one_or_none()
             if inserted is not None:
                 return int(inserted)
             continue  # another process made it just now; look again
