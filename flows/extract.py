@@ -182,7 +182,7 @@ def parse_html(text: str) -> HtmlElement | None:
         tree = lxml.html.fromstring(
             repair_faulty_html(text, beginning).encode("utf-8", "surrogatepass"), parser=_PARSER
         )
-    except (etree.ParserError, ValueError):  # nothing to parse
+    except (etree.LxmlError, ValueError):  # nothing to parse, as trafilatura takes it
         return None
     if "html" not in beginning and len(tree) < 2:  # text or a fragment, not a page
         return None
