@@ -45,7 +45,8 @@ from prefect.client.schemas.sorting import DeploymentSort
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-from flows.settings import Settings, SourceSettings, parse_duration
+from flows.durations import format_duration, parse_duration
+from flows.settings import Settings, SourceSettings
 
 FLOW_NAME = "monitor"
 TAG = "newswatch"
@@ -53,7 +54,6 @@ TAG = "newswatch"
 # deployment of ~95 tags gets HTTP 500 on every create_flow_run (measured on 3.8.8).
 MAX_SOURCE_TAGS = 40
 NAMED_SOURCES = 3  # a cron deployment's name lists this many of its sources
-_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,9 @@ class Timing:
     cron: str | None = None
 
     def __str__(self) -> str:
-        return f"every {_short(self.every)}" if self.every is not None else f"cron {self.cron}"
+        if self.every is not None:
+            return f"every {format_duration(self.every)}"
+        return f"cron {self.cron}"
 
 
 @dataclass(frozen=True)
@@ -134,13 +136,6 @@ def _description(planned: Planned, *, config_path: str) -> str:
     else:
         sources = f"{len(planned.sources)} sources ({planned.sources[0]} ... {planned.sources[-1]})"
     return f"Polls {sources} {planned.timing} ({config_path})."
-
-
-def _short(interval: timedelta | None) -> str:
-    """`10m`, `1h`, `90s`: the interval in the largest unit that divides it."""
-    seconds = int(interval.total_seconds()) if interval else 0
-    unit, size = next((unit, size) for unit, size in _UNITS if seconds % size == 0)
-    return f"{seconds // size}{unit}"
 
 
 def to_deployment(planned: Planned, *, config_path: str) -> RunnerDeployment:

@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from alerts import DEFAULT_BACKFILL, Channel, RetryPolicy, Rule
+from flows.durations import DEFAULT_EVERY, check_cron, check_every, parse_duration
 from flows.errors import ConfigError
 from flows.fetch import FetchOptions
 from storage import StoryOptions
@@ -38,7 +39,6 @@ from storage import StoryOptions
 DEFAULT_CONFIG = Path("newswatch.toml")
 SMTP_PASSWORD_VARIABLE = "NEWSWATCH_SMTP_PASSWORD"
 DATABASE_URL_VARIABLE = "NEWSWATCH_DATABASE_URL"
-DEFAULT_EVERY = "15m"  # how often sources with no schedule of their own are polled
 
 SourceKind = Literal["feed", "sitemap", "seeds", "urls"]
 SOURCE_KINDS: tuple[SourceKind, ...] = ("feed", "sitemap", "seeds", "urls")
@@ -136,44 +136,6 @@ class SourceSettings(_Strict):
     @property
     def location(self) -> str:
         return self.feed or self.sitemap or self.seeds or "\n".join(self.urls or ())
-
-
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_duration(value: str) -> timedelta:
-    """`90s`, `15m`, `24h`, `7d` or `2w` as a timedelta; ValueError otherwise."""
-    number, unit = value.strip()[:-1], value.strip()[-1:]
-    if unit not in _UNITS or not number.isdigit():
-        raise ValueError(f"{value!r} is not a duration like 30m, 24h or 7d")
-    return timedelta(**{_UNITS[unit]: int(number)})
-
-
-def check_every(value: str | None) -> str | None:
-    """An interval like `90s`, `10m`, `2h` or `1d`, longer than zero; ValueError otherwise."""
-    if value is not None:
-        try:
-            interval = parse_duration(value)
-        except ValueError:
-            interval = timedelta(0)
-        if interval <= timedelta(0):
-            raise ValueError("not an interval like 90s, 10m, 2h or 1d")
-    return value
-
-
-def check_cron(value: str | None) -> str | None:
-    """A cron line as Prefect's scheduler reads it (`*/15 * * * *`, UTC); ValueError otherwise."""
-    if value is not None:
-        # Prefect's own validator, so a line accepted here is accepted by the server; imported
-        # only when a config has a cron line, since importing Prefect takes a second.
-        from prefect.client.schemas.schedules import CronSchedule
-
-        try:
-            CronSchedule(cron=value)
-        except ValueError:
-            message = 'not a cron line like "*/15 * * * *" (minute hour day month weekday)'
-            raise ValueError(message) from None
-    return value
 
 
 class ScheduleSettings(_Strict):
