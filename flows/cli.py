@@ -15,7 +15,6 @@ summary), 1 the run itself could not complete (store or Prefect unreachable),
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 from contextlib import nullcontext
@@ -26,7 +25,16 @@ from rich.table import Table
 from rich.text import Text
 
 from flows.cli_alerts import alerts_app
-from flows.cli_common import ConfigOption, JsonOption, err, fail, open_engine, out, settings_from
+from flows.cli_common import (
+    ConfigOption,
+    JsonOption,
+    err,
+    fail,
+    open_engine,
+    out,
+    print_json,
+    settings_from,
+)
 from flows.cli_ops import register as register_ops
 from flows.cli_rules import rules_app
 from flows.cli_sources import sources_app
@@ -103,7 +111,7 @@ def run(
         tracebacks=verbose,
     )
     if as_json:
-        print(json.dumps(summary.to_dict(), ensure_ascii=False))
+        print_json(summary.to_dict())
     elif not quiet:
         _print_summary(summary)
 

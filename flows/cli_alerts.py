@@ -31,7 +31,15 @@ from alerts import (
     notifier_for,
     requeue,
 )
-from flows.cli_common import ConfigOption, JsonOption, fail, open_engine, out, settings_from
+from flows.cli_common import (
+    ConfigOption,
+    JsonOption,
+    fail,
+    open_engine,
+    out,
+    print_json,
+    settings_from,
+)
 from flows.settings import DEFAULT_CONFIG, Settings
 from storage import utcnow
 
@@ -67,7 +75,7 @@ def alerts_list(
     with open_engine(settings) as engine, Session(engine) as session:
         views = list_alerts(session=session, status=status.value if status else None)
     if as_json:
-        print(json.dumps([view.to_dict() for view in views], ensure_ascii=False))
+        print_json([view.to_dict() for view in views])
         return
     table = Table(title=f"{len(views)} alerts")
     for column in ("id", "rule", "title", "outlets", "created", "deliveries"):
@@ -210,7 +218,7 @@ def _report_dict(report: DeliveryReport) -> dict[str, Any]:
 def _print_report(report: DeliveryReport, *, as_json: bool) -> None:
 
     if as_json:
-        print(json.dumps(_report_dict(report), ensure_ascii=False))
+        print_json(_report_dict(report))
         return
     for key, channel in report.sent:
         out.print(Text(f"sent {key} to {channel}"))

@@ -8,6 +8,7 @@ failures with their exit status, and the store opened for a command.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -37,6 +38,12 @@ SinceOption = Annotated[
     ),
 ]
 LimitOption = Annotated[int, typer.Option(min=1, max=1000, help="At most this many rows.")]
+
+
+def print_json(value: object) -> None:
+    """What `--json` prints: one JSON document on stdout, non-ASCII text as it is (plain
+    `print`: rich's console would wrap long lines and read brackets as markup)."""
+    print(json.dumps(value, ensure_ascii=False))
 
 
 def fail(message: str, *, code: int) -> typer.Exit:

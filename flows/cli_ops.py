@@ -14,7 +14,6 @@ names its API, e.g. http://127.0.0.1:4200/api. The config is `--config`, else
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from flows.cli_common import err, fail, out, settings_from
+from flows.cli_common import err, fail, out, print_json, settings_from
 from flows.settings import DEFAULT_CONFIG, Settings
 
 if TYPE_CHECKING:
@@ -78,7 +77,7 @@ def schedules(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False
     planned = _plan(_settings(config))
     if as_json:
         rows = [{"name": p.name, "schedule": str(p.timing), "sources": p.sources} for p in planned]
-        print(json.dumps(rows, ensure_ascii=False))
+        print_json(rows)
         return
     table = Table(title=f"{len(planned)} deployments of the monitor flow")
     for column in ("deployment", "schedule", "sources"):

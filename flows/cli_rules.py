@@ -11,7 +11,6 @@ would have fired: nothing is sent, nothing is written.
 
 from __future__ import annotations
 
-import json
 import tomllib
 from collections import deque
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from flows.cli_common import (
     open_engine,
     out,
     parse_since,
+    print_json,
     settings_from,
 )
 from flows.settings import DEFAULT_CONFIG
@@ -83,7 +83,7 @@ def check(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) ->
     if as_json:
         views = [] if problems else [_rule_view(table) for table in tables]
         report = {"rules": views, "problems": [problem.to_dict() for problem in problems]}
-        print(json.dumps(report, ensure_ascii=False))
+        print_json(report)
     elif problems:
         _print_problems(config, problems, rules=len(tables))
     else:
@@ -221,7 +221,7 @@ def dry_run_query(
     with open_engine(settings) as engine, Session(engine) as session:
         found = DryRun.of(compiled, _documents(session, since=after), limit=limit)
     if as_json:
-        print(json.dumps([hit.to_dict() for hit in found.hits], ensure_ascii=False))
+        print_json([hit.to_dict() for hit in found.hits])
     else:
         _print_dry_run(query, found, limit=limit)
 

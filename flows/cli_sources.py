@@ -22,7 +22,15 @@ from rich.table import Table
 from rich.text import Text
 from sqlmodel import Session, select
 
-from flows.cli_common import ConfigOption, JsonOption, fail, open_engine, out, settings_from
+from flows.cli_common import (
+    ConfigOption,
+    JsonOption,
+    fail,
+    open_engine,
+    out,
+    print_json,
+    settings_from,
+)
 from flows.errors import ConfigError, shown_url
 from flows.opml import OpmlFeed, read_opml, write_opml
 from flows.settings import DEFAULT_CONFIG, Settings, SourceSettings, load_settings
@@ -45,7 +53,7 @@ def list_sources(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = Fa
         rows = {row.name: row for row in session.exec(select(Source)).all()}
     views = [_source_view(source, rows.get(source.name)) for source in settings.sources]
     if as_json:
-        print(json.dumps(views, ensure_ascii=False))
+        print_json(views)
         return
     table = Table(title=f"{len(views)} sources")
     for column in ("source", "kind", "location", "status", "last success", "next attempt"):

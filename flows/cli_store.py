@@ -29,6 +29,7 @@ from flows.cli_common import (
     open_engine,
     out,
     parse_since,
+    print_json,
     settings_from,
 )
 from flows.settings import DEFAULT_CONFIG
@@ -127,7 +128,7 @@ def search_command(
         except ValueError as error:
             raise fail(str(error), code=2) from None
     if as_json:
-        print(json.dumps([hit.to_dict() for hit in hits], ensure_ascii=False))
+        print_json([hit.to_dict() for hit in hits])
         return
     table = Table(title=f"{len(hits)} articles matching {query!r}")
     for column in ("score", "article", "source", "published", "snippet"):
@@ -167,7 +168,7 @@ def stories(
     with open_engine(settings) as engine, Session(engine) as session:
         views = recent_stories(session=session, since=after, limit=limit)
     if as_json:
-        print(json.dumps([view.to_dict() for view in views], ensure_ascii=False))
+        print_json([view.to_dict() for view in views])
         return
     table = Table(title=f"{len(views)} stories")
     for column in ("articles", "story", "outlets", "first seen", "last seen"):
