@@ -104,6 +104,16 @@ def record_alerts(
     return fired
 
 
+@dataclass(frozen=True)
+class _Proposed:
+    """An alert to create, with what its deliveries and `Fired` need."""
+
+    row: dict[str, object]
+    article: Article
+    rule: Rule
+    match: Match
+
+
 @dataclass
 class Recorder:
     """Records the alerts of one call (or one backfill) and remembers what it created."""
@@ -120,6 +130,7 @@ class Recorder:
     _known: dict[tuple[str, int], str] = field(default_factory=dict)  # (rule, story) → alert
     # canonical URL → the article's matches, made already (by an extraction worker)
     matched: Mapping[str, list[tuple[Rule, Match]]] = field(default_factory=dict)
+    _proposed: list[_Proposed] = field(default_factory=list)  # alerts to create, in order
     _outlets: list[dict[str, object]] = field(default_factory=list)  # alert_articles to write
     _deliveries: list[dict[str, object]] = field(default_factory=list)  # deliveries to write
 
@@ -133,17 +144,16 @@ class Recorder:
             self.sources |= source_infos(session=self.session, source_ids=unknown)
         matched = [(a, self._matches(a)) for a in articles if a.id is not None]
         self._load_known(matched)
-        fired: list[Fired] = []
         for article, matches in matched:
             for rule, match in matches:
-                alert = self._record(article, rule, match)
-                if alert is not None:
-                    fired.append(alert)
+                self._record(article, rule, match)
+        fired = self._create_proposed()
         self._flush()
         return fired
 
     def _flush(self) -> None:
-        """Write the outlets and deliveries gathered by `add`: one statement per table."""
+        """Write the outlets and deliveries gathered by `add`: one statement per table (after
+        the alerts they point at, see `_create_proposed`)."""
         for model, rows in ((AlertArticle, self._outlets), (Delivery, self._deliveries)):
             if rows:
                 table = model.__table__  # type: ignore[attr-defined]
@@ -213,32 +223,25 @@ class Recorder:
         for rule, story, existing in self.session.exec(query).all():
             self._known[(rule, story)] = existing
 
-    def _record(self, article: Article, rule: Rule, match: Match) -> Fired | None:
+    def _record(self, article: Article, rule: Rule, match: Match) -> None:
         assert article.id is not None
         gate = (self._gates or {}).get(rule.name)
         if self.first_contact and is_history(article, gate):
-            return None
+            return
         existing = self._known.get((rule.name, article.story_id))
         if existing is None:
             if self.first_contact and not self._fresh(article):
-                return None
-            created = self._create(article, rule, match)
-            if created is not None:
-                return created
-            existing = self._winner(rule.name, article.story_id)
-            if existing is None:
-                return None
+                return
+            existing = self._propose(article, rule, match)
         self._attach(existing, article)
-        return None
 
     def _fresh(self, article: Article) -> bool:
         source = self.sources.get(article.source_id)
         return is_fresh(article, source, backfill=self.backfill, now=self.now)
 
-    def _create(self, article: Article, rule: Rule, match: Match) -> Fired | None:
-        """Insert the alert, its first outlet and its deliveries; None if another process
-        recorded this (rule, story) first."""
-        assert article.id is not None
+    def _propose(self, article: Article, rule: Rule, match: Match) -> str:
+        """The id the alert of (rule, article's story) will have: later articles of the story
+        in this call attach to it. `_create_proposed` inserts it, or finds it lost."""
         new_id = alert_id(rule=rule.name, canonical=article.canonical_url)
         row = {
             "id": new_id,
@@ -253,16 +256,53 @@ class Recorder:
             "snippet_end": match.snippet_end,
             "created_at": self.now,
         }
-        if not _insert_alert(self.session, row):
-            return None
+        self._proposed.append(_Proposed(row, article, rule, match))
         self._known[(rule.name, article.story_id)] = new_id
+        return new_id
+
+    def _create_proposed(self) -> list[Fired]:
+        """Insert the proposed alerts in one statement; each gets its deliveries, unless
+        another process recorded its (rule, story) first: its outlets then go to that
+        alert, and nothing is sent twice."""
+        if not self._proposed:
+            return []
+        table = Alert.__table__  # type: ignore[attr-defined]
+        rows = [proposed.row for proposed in self._proposed]
+        # the rows as parameters of one cached statement; RETURNING names the ones that went in
+        result = self.session.execute(insert_returning_id(self.session, table), rows)
+        inserted = set(result.scalars())
+        fired = []
+        for proposed in self._proposed:
+            if proposed.row["id"] in inserted:
+                fired.append(self._created(proposed))
+            else:
+                self._lost(proposed)
+        self._proposed.clear()
+        return fired
+
+    def _created(self, proposed: _Proposed) -> Fired:
+        article, rule, new_id = proposed.article, proposed.rule, str(proposed.row["id"])
+        assert article.id is not None
         self.created.setdefault(rule.name, []).append(new_id)
         self.runs.setdefault(rule.name, set()).add(article.run_id)
-        self._attach(new_id, article)
         self._add_deliveries(new_id, rule)
+        snippet = proposed.match.snippet
         return Fired(
-            new_id, rule.name, article.id, article.title, article.url, rule.channels, match.snippet
+            new_id, rule.name, article.id, article.title, article.url, rule.channels, snippet
         )
+
+    def _lost(self, proposed: _Proposed) -> None:
+        """The outlets attached to a proposed alert that did not go in move to the alert
+        recorded first (dropped if there is none: its row was taken by another key)."""
+        lost, key = proposed.row["id"], (proposed.rule.name, proposed.article.story_id)
+        del self._known[key]
+        winner = self._winner(*key)
+        outlets = [row for row in self._outlets if row["alert_id"] != lost]
+        if winner is not None:
+            outlets += [
+                {**row, "alert_id": winner} for row in self._outlets if row["alert_id"] == lost
+            ]
+        self._outlets[:] = outlets
 
     def _winner(self, rule: str, story: int) -> str | None:
         query = select(Alert.id).where(col(Alert.rule) == rule, col(Alert.story_id) == story)
@@ -297,13 +337,3 @@ class Recorder:
                 "updated_at": self.now,
             }
             self._deliveries.append(row)
-
-
-def _insert_alert(session: Session, row: dict) -> bool:
-    """Insert the alert `row` unless it breaks a unique key; whether it went in (outlets and
-    deliveries need no answer and go in batches, see `Recorder._flush`)."""
-    table = Alert.__table__  # type: ignore[attr-defined]
-    # `row` as parameters, not values in the statement: one cached statement for every row
-    return (
-        session.execute(insert_returning_id(session, table), row).scalar_one_or_none() is not None
-    )

@@ -5,15 +5,34 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from datetime import timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from alerts import Rule, RuleSet, backfill_rule, deliver_due, list_alerts, record_alerts
-from storage import Alert, AlertArticle, Article, RuleState, record_source_health
+from alerts import (
+    Fired,
+    Rule,
+    RuleSet,
+    backfill_rule,
+    deliver_due,
+    list_alerts,
+    record_alerts,
+)
+from alerts.firstcontact import register_rules
+from storage import (
+    Alert,
+    AlertArticle,
+    Article,
+    RuleState,
+    open_store,
+    record_source_health,
+    utcnow,
+)
 from tests.alerts.kit import OUTLETS, T0, article, count, deliveries, hook, sources, store
+from tests.locks import wait_for_lock_waiter
 from tests.servers import LoopbackHTTPServer
 
 FLOODS = Rule(name="floods", query="floods", channels=("hook",))
@@ -45,6 +64,38 @@ def test_a_story_from_three_outlets_fires_once_and_lists_every_outlet(
     assert view.outlets[2]["url"] == "https://herald.test/herald"
     (post,) = http_server.requests_to("/hook", "POST")
     assert [o["source"] for o in json.loads(post.body)["outlets"]] == ["gazette"]
+
+
+@pytest.mark.postgres
+def test_an_alert_another_run_records_first_gets_the_outlets_and_nothing_is_sent_twice(
+    postgres_url: str,
+) -> None:
+    engine = open_store(postgres_url)
+    try:
+        copies = [article(n, text, source=n) for n, text in OUTLETS.items()]
+        store(engine, copies[2:], [])  # the story, without alerts yet
+        with Session(engine) as session:
+            register_rules(session=session, rules=[FLOODS], since=utcnow())
+            session.commit()
+        fired: list[Fired] = []
+        batch = threading.Thread(target=lambda: fired.extend(store(engine, copies[:2], [FLOODS])))
+        with Session(engine) as rival:
+            # another run records the story's alert, and commits only once the batch waits on it
+            (first,) = backfill_rule(session=rival, rule=FLOODS)
+            batch.start()
+            wait_for_lock_waiter(engine)
+            rival.commit()
+        batch.join(timeout=30)
+
+        assert not batch.is_alive() and fired == []
+        with Session(engine) as session:
+            alerts = session.exec(select(Alert.id)).all()
+            outlets = session.exec(select(AlertArticle.alert_id, AlertArticle.source)).all()
+        assert alerts == [first.alert_id]
+        assert sorted(outlets) == [(first.alert_id, n) for n in sorted(OUTLETS)]
+        assert [d.alert_id for d in deliveries(engine)] == [first.alert_id]
+    finally:
+        engine.dispose()
 
 
 def test_the_message_lists_the_outlets_known_when_it_is_sent(

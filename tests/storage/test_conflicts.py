@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 
 import pytest
 from sqlalchemy import text
@@ -17,6 +16,7 @@ from alerts import RuleSet
 from flows.pipeline import StoredBatch, store_and_match
 from storage import Article, ArticleIn, ensure_sources, open_store
 from storage.conflicts import retry_conflicts
+from tests.locks import wait_for_lock_waiter
 
 pytestmark = pytest.mark.postgres
 WORDS = [f"{a}{b}" for a in ("ka", "lo", "mi", "ne", "ru") for b in ("dar", "ben", "col", "fis")]
@@ -36,21 +36,6 @@ def store(engine: Engine, articles: list[ArticleIn]) -> StoredBatch:
         ids = ensure_sources(session=session, sources=[("news", "feed", "https://a.test/feed")])
         session.commit()
     return store_and_match(articles, engine=engine, rules=RuleSet([]), source_ids=ids, run_id=None)
-
-
-def wait_for_lock_waiter(engine: Engine, timeout: float = 30) -> None:
-    """Until some backend of this database waits on a lock."""
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-        "AND datname = current_database()"
-    )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with engine.connect() as connection:
-            if connection.execute(query).scalar_one():
-                return
-        time.sleep(0.05)
-    raise AssertionError("no backend started waiting on a lock")
 
 
 def test_a_batch_failed_to_break_a_deadlock_is_stored_again_whole(postgres_url: str) -> None:
