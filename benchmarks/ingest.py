@@ -1,6 +1,6 @@
 """Article extraction throughput and quality against trafilatura alone.
 
-    python -m benchmarks.ingest [--repeat 3] [--workers N] [--end-to-end]
+    python -m benchmarks.ingest [--repeat 3] [--workers N] [--end-to-end [--stages]]
 
 Loads the annotated article pages of ../shared/corpus/articles and extracts
 all of them, worker pools started beforehand (start-up printed apart):
@@ -23,10 +23,14 @@ directory, no per-host delay, a Prefect test server started beforehand:
   run        the `monitor` flow called in this process after one warm-up run
              over no sources, as `newswatch serve` runs it: fetch, extract,
              dedup, store, match, deliver, artifacts; its articles/s against
-             trafilatura alone is the headline ratio;
+             trafilatura alone is the headline ratio (medians of `--repeat`
+             rounds, each timing trafilatura alone too);
   CLI        `newswatch run` in a fresh process over a fresh store, whose
              interpreter, import and flow-run start-up is a fixed cost per
              process, printed apart.
+
+`--stages` adds to each round the stages between the two without Prefect (see
+`benchmarks.stages`): where the run's time goes.
 
 "cores busy" is the machine's busy CPU time (from /proc/stat) over wall time.
 """
@@ -51,14 +55,13 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import trafilatura
-
+from benchmarks.baseline import trafilatura_text
 from flows.errors import ExtractError
-from flows.extract import DATE_PARAMS
+from flows.items import Candidate
 from flows.pool import ExtractionPool
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "articles"
@@ -90,18 +93,6 @@ def load_pages(root: Path) -> list[Page]:
         )
         for key, item in sorted(truth.items())
     ]
-
-
-def trafilatura_text(body: bytes, url: str) -> str:
-    """The baseline: trafilatura alone, as `flows.extract._extract` calls it."""
-    document = trafilatura.bare_extraction(
-        body,
-        url=url,
-        with_metadata=True,
-        include_comments=False,
-        date_extraction_params=DATE_PARAMS,
-    )
-    return (document.text or "") if document else ""
 
 
 def run_baseline(executor: ProcessPoolExecutor, pages: list[Page]) -> Run:
@@ -141,8 +132,8 @@ def quality(texts: list[str], pages: list[Page]) -> tuple[float, float, float]:
     return precision, recall, f1
 
 
-async def compare(pages: list[Page], *, workers: int, repeat: int) -> float:
-    """Prints the comparison; returns the baseline's articles/s."""
+async def compare(pages: list[Page], *, workers: int, repeat: int) -> None:
+    """Prints extraction alone against trafilatura alone."""
     context = multiprocessing.get_context("forkserver")
     started = time.perf_counter()
     async with ExtractionPool(workers=workers) as pool:
@@ -156,7 +147,7 @@ async def compare(pages: list[Page], *, workers: int, repeat: int) -> float:
             for _ in range(repeat):
                 baselines.append(run_baseline(executor, pages))
                 ours.append(await run_newswatch(pool, pages))
-    return report(pages, baselines, ours, starts=(baseline_start, pool_start), workers=workers)
+    report(pages, baselines, ours, starts=(baseline_start, pool_start), workers=workers)
 
 
 def report(
@@ -166,7 +157,7 @@ def report(
     *,
     starts: tuple[float, float],
     workers: int,
-) -> float:
+) -> None:
     print(f"{len(pages)} pages, {workers} workers, median of {len(ours)} runs")
     print(f"{'':<12}{'articles/s':>11}{'start-up s':>12}{'precision':>11}{'recall':>8}{'F1':>7}")
     rates = []
@@ -184,7 +175,6 @@ def report(
     failed = sum(not text for text in ours[-1].texts)
     print(f"pages without article text in newswatch: {failed}")
     print("start-up: the first pool also starts the shared forkserver, which imports trafilatura")
-    return rates[0]
 
 
 RULES = 1000
@@ -197,27 +187,27 @@ respect_robots = false
 """
 
 
-def end_to_end(pages: list[Page], *, baseline_rate: float) -> None:
-    """Monitoring runs over the served pages; prints articles/s and the ratio to the baseline."""
+def end_to_end(pages: list[Page], *, workers: int, repeat: int, stages: bool) -> None:
+    """Monitoring runs over the served pages, `repeat` rounds each also timing trafilatura
+    alone (and with `stages`, the stages of `benchmarks.stages`): medians and their ratios."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from prefect.testing.utilities import prefect_test_harness
 
     rules = phrases(pages, RULES)
-    with served(pages) as feed, prefect_test_harness(server_startup_timeout=60):
-        with tempfile.TemporaryDirectory() as tmp:  # what a serving process has done before
-            timed_flow(write_config(Path(tmp), feed=None, rules=rules))
-        with tempfile.TemporaryDirectory() as tmp:
-            config = write_config(Path(tmp), feed=feed, rules=rules)
-            seconds, busy, totals = timed_flow(config)
-        print(
-            f"run: {len(pages)} pages in {seconds:.2f}s, {len(pages) / seconds:.1f} articles/s, "
-            f"ratio to trafilatura alone {len(pages) / seconds / baseline_rate:.2f} "
-            f"(goal {GOAL}), cores busy {busy:.2f}; {totals['new']} new, "
-            f"{totals['duplicates']} duplicates, {totals['alerts']} alerts"
-        )
-        with tempfile.TemporaryDirectory() as tmp:
-            config = write_config(Path(tmp), feed=feed, rules=rules)
+    context = multiprocessing.get_context("forkserver")
+    with (
+        served(pages) as feed,
+        prefect_test_harness(server_startup_timeout=60),
+        ProcessPoolExecutor(max_workers=workers, mp_context=context) as executor,
+    ):
+        with fresh_config(feed=None, rules=rules) as config:  # what a serving process did before
+            timed_flow(config)
+        rounds = Rounds()
+        for _ in range(repeat):
+            rounds.run(pages, executor, feed=feed, rules=rules, stages=stages)
+        seconds = rounds.report(len(pages))
+        with fresh_config(feed=feed, rules=rules) as config:
             cli_seconds = timed_cli(config)
         print(
             f"CLI: `newswatch run` in a fresh process {cli_seconds:.2f}s, of which "
@@ -225,12 +215,71 @@ def end_to_end(pages: list[Page], *, baseline_rate: float) -> None:
         )
 
 
-def timed_flow(config: Path) -> tuple[float, float, dict[str, int]]:
-    from flows.monitor import monitor
+@dataclass
+class Rounds:
+    """What each round timed: trafilatura alone, the stages, the flow (seconds, cores busy,
+    totals)."""
+
+    baselines: list[float] = field(default_factory=list)
+    staged: dict[str, list[float]] = field(default_factory=dict)
+    runs: list[tuple[float, float, dict[str, int]]] = field(default_factory=list)
+    candidates: list[Candidate] | None = None  # the feed's entries, read once for the stages
+
+    def run(
+        self,
+        pages: list[Page],
+        executor: ProcessPoolExecutor,
+        *,
+        feed: str,
+        rules: list[str],
+        stages: bool,
+    ) -> None:
+        from benchmarks.stages import STAGES, candidates_of, timed_stage
+
+        self.baselines.append(run_baseline(executor, pages).seconds)
+        for stage in STAGES if stages else ():
+            with fresh_config(feed=feed, rules=rules) as config:
+                if self.candidates is None:
+                    self.candidates = candidates_of(config)
+                seconds = timed_stage(stage, config, self.candidates)
+            self.staged.setdefault(stage.name, []).append(seconds)
+        with fresh_config(feed=feed, rules=rules) as config:
+            self.runs.append(timed_flow(config))
+
+    def report(self, pages: int) -> float:
+        """Prints the medians and their ratios; returns the flow's median seconds."""
+        baseline = statistics.median(self.baselines)
+        rounds = len(self.baselines)
+        print(f"{pages} pages, median of {rounds} rounds, trafilatura alone {baseline:.2f}s")
+        for name, times in self.staged.items():
+            seconds = statistics.median(times)
+            print(f"  {name:<24}{seconds:6.2f}s, ratio {baseline / seconds:.2f}")
+        seconds = statistics.median(run[0] for run in self.runs)
+        busy, totals = statistics.median(run[1] for run in self.runs), self.runs[-1][2]
+        print(
+            f"run: {pages} pages in {seconds:.2f}s, {pages / seconds:.1f} articles/s, "
+            f"ratio to trafilatura alone {baseline / seconds:.2f} (goal {GOAL}), cores busy "
+            f"{busy:.2f}; {totals['new']} new, {totals['duplicates']} duplicates, "
+            f"{totals['alerts']} alerts"
+        )
+        return seconds
+
+
+@contextmanager
+def fresh_config(*, feed: str | None, rules: list[str]) -> Iterator[Path]:
+    """`write_config`'s config in a temporary directory, its store migrated."""
     from flows.settings import load_settings
     from storage import open_store
 
-    open_store(load_settings(config).database.url).dispose()  # migrate the new store first
+    with tempfile.TemporaryDirectory() as tmp:
+        config = write_config(Path(tmp), feed=feed, rules=rules)
+        open_store(load_settings(config).database.url).dispose()
+        yield config
+
+
+def timed_flow(config: Path) -> tuple[float, float, dict[str, int]]:
+    from flows.monitor import monitor
+
     cpu = busy_jiffies()
     started = time.perf_counter()
     summary = asyncio.run(monitor(config_path=str(config)))
@@ -332,13 +381,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--end-to-end", action="store_true", help="also time `newswatch run`")
+    parser.add_argument(
+        "--stages", action="store_true", help="with --end-to-end: where a run's time goes"
+    )
     args = parser.parse_args(argv)
     if not (args.corpus / "ground-truth.json").exists():
         parser.exit(1, f"{args.corpus}: no ground-truth.json, the article corpus is absent\n")
     pages = load_pages(args.corpus)
-    baseline_rate = asyncio.run(compare(pages, workers=args.workers, repeat=args.repeat))
+    asyncio.run(compare(pages, workers=args.workers, repeat=args.repeat))
     if args.end_to_end:
-        end_to_end(pages, baseline_rate=baseline_rate)
+        end_to_end(pages, workers=args.workers, repeat=args.repeat, stages=args.stages)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from benchmarks.ingest import CORPUS, busy_jiffies, trafilatura_text
+from benchmarks.baseline import trafilatura_text
+from benchmarks.ingest import CORPUS, busy_jiffies
 
 FEEDS = CORPUS.parent / "feeds" / "feedjira" / "top5kfeeds.dat"
 PG = "postgres@127.0.0.1:5432"
