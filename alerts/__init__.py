@@ -25,6 +25,7 @@ from alerts.notifiers import (
     Notifier,
     WebhookNotifier,
     notifier_for,
+    redact_url,
     verify_signature,
 )
 from alerts.outbox import DeliveryReport, OutboxItem, RetryPolicy, deliver_due
@@ -70,6 +71,7 @@ __all__ = [
     "notifier_for",
     "parse_query",
     "record_alerts",
+    "redact_url",
     "requeue",
     "verify_signature",
 ]

@@ -40,6 +40,7 @@ from flows.cli_rules import rules_app
 from flows.cli_sources import sources_app
 from flows.cli_store import register as register_store
 from flows.errors import ConfigError, NewswatchError
+from flows.logs import redact_request_logs
 from flows.settings import DEFAULT_CONFIG, Settings, select_sources
 from storage import (
     StoreUnavailable,
@@ -250,4 +251,5 @@ register_ops(app)  # init, schedules, server, serve, deploy: listed after the co
 
 def main() -> None:
     """Console-script entry point."""
+    redact_request_logs()
     app()

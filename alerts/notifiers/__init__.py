@@ -12,7 +12,7 @@ from pathlib import Path
 
 from alerts.channels import AppriseChannel, Channel, EmailChannel, WebhookChannel
 from alerts.notifiers.apprise import AppriseNotifier
-from alerts.notifiers.base import Notifier
+from alerts.notifiers.base import Notifier, redact_url
 from alerts.notifiers.email import EmailNotifier
 from alerts.notifiers.webhook import WebhookNotifier, verify_signature
 
@@ -22,6 +22,7 @@ __all__ = [
     "Notifier",
     "WebhookNotifier",
     "notifier_for",
+    "redact_url",
     "verify_signature",
 ]
 
