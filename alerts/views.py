@@ -142,13 +142,13 @@ def alert_outlets(*, session: Session, ids: Sequence[str]) -> dict[str, list[str
 def _outlets(session: Session, ids: list[str]) -> dict[str, list[dict[str, str]]]:
     by_alert: dict[str, list[dict[str, str]]] = {}
     for chunk in _chunks(ids):
-        query = (
-            select(AlertArticle)
+        query = (  # rows, not ORM objects: a run's artifact reads a thousand alerts' outlets
+            select(AlertArticle.alert_id, AlertArticle.source, AlertArticle.url)
             .where(col(AlertArticle.alert_id).in_(chunk))
             .order_by(col(AlertArticle.id))
         )
-        for row in session.exec(query).all():
-            by_alert.setdefault(row.alert_id, []).append({"source": row.source, "url": row.url})
+        for alert, source, url in session.exec(query).all():
+            by_alert.setdefault(alert, []).append({"source": source, "url": url})
     return by_alert
 
 
