@@ -12,7 +12,6 @@ from the notifiers.
 from __future__ import annotations
 
 import asyncio
-import json
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -173,7 +172,7 @@ def alerts_digest(
                 out.print(Text(_digest_line(state)))
         report = _deliver(settings, engine, digest_now=now)
     if as_json:
-        print(json.dumps({"held": [s.to_dict() for s in states], **_report_dict(report)}))
+        print_json({"held": [s.to_dict() for s in states], **_report_dict(report)})
         return
     _print_report(report, as_json=False)
 

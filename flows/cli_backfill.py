@@ -10,7 +10,6 @@ Registered on `rules_app` in `flows.cli_rules`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +18,7 @@ from rich.text import Text
 from sqlmodel import Session
 
 from alerts import backfill_rule
-from flows.cli_common import fail, open_engine, out, parse_since, settings_from
+from flows.cli_common import fail, open_engine, out, parse_since, print_json, settings_from
 from flows.settings import DEFAULT_CONFIG
 
 
@@ -49,7 +48,7 @@ def backfill(
         fired = backfill_rule(session=session, rule=rule, since=after)
         session.commit()
     if as_json:
-        print(json.dumps([{"id": f.alert_id, "title": f.title, "url": f.url} for f in fired]))
+        print_json([{"id": f.alert_id, "title": f.title, "url": f.url} for f in fired])
         return
     for alert in fired:
         out.print(Text(f"{alert.alert_id[:12]}  {alert.title}  {alert.url}"))

@@ -309,17 +309,24 @@ def test_rules_backfill_fires_a_rule_over_stored_history(tmp_path: Path) -> None
     engine = open_store(f"sqlite:///{tmp_path / 'newswatch.db'}")
     old = [
         article(1, "Floods cut the northern railway.", published_at=T0 - timedelta(days=40)),
-        article(2, "Southern farmers count losses from floods.", published_at=T0),
+        article(
+            2,
+            "Southern farmers count losses from floods.",
+            title="Bauern zählen Schäden",
+            published_at=T0,
+        ),
     ]
     store(engine, old, [])  # stored before any rule existed: nothing fired
     engine.dispose()
     c = ("--config", str(config))
 
-    fired = json.loads(_cli("rules", "backfill", "floods", *c, "--since", "2026-02-15", "--json"))
+    printed = _cli("rules", "backfill", "floods", *c, "--since", "2026-02-15", "--json")
+    fired = json.loads(printed)
     again = json.loads(_cli("rules", "backfill", "floods", *c, "--json"))
     unknown = CliRunner().invoke(app, ["rules", "backfill", "nope", *c])
 
     assert [f["url"] for f in fired] == ["https://desk.test/2"]
+    assert "Bauern zählen Schäden" in printed  # as every --json prints text: unescaped
     assert [f["url"] for f in again] == ["https://desk.test/1"]
     assert len(json.loads(_cli("alerts", "list", *c, "--json"))) == 2
     assert (
