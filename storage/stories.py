@@ -24,14 +24,17 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-from datasketch import MinHash
 from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlmodel import Session, col
 
 from storage.fingerprints import hash_normalised, normalise_text
 from storage.models import Article, Source, Story, StoryBand, StorySignature, UTCDateTime
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 # Fixed so that signatures from every process and run are comparable; changing it
 # (or num_perm, bands, shingle) invalidates the stored index.
@@ -105,7 +108,7 @@ def fingerprint(
     that even a one-word text is comparable (with equal texts only, in practice).
     `normalised` is `normalise_text(text)` when the caller has it already.
     """
-    minhash = MinHash(options.num_perm, seed=MINHASH_SEED, permutations=_perms(options.num_perm))
+    minhash = _minhash()(options.num_perm, seed=MINHASH_SEED, permutations=_perms(options.num_perm))
     normalised = normalise_text(text) if normalised is None else normalised
     minhash.update_batch(_shingles(normalised, size=options.shingle))
     values = minhash.hashvalues.astype("<u4")
@@ -147,9 +150,19 @@ def _checksum(text: str) -> int:
 
 
 @cache
+def _minhash() -> type[MinHash]:
+    """datasketch's MinHash, imported on first use: the datasketch package imports scipy
+    and redis for its LSH indexes (~0.3 s), which every CLI command paid before doing
+    anything, fingerprinting or not."""
+    from datasketch import MinHash
+
+    return MinHash
+
+
+@cache
 def _perms(num_perm: int) -> np.ndarray:
     """The seeded permutations, drawn once per process instead of once per text."""
-    return MinHash(num_perm, seed=MINHASH_SEED).permutations  # type: ignore[no-any-return]
+    return _minhash()(num_perm, seed=MINHASH_SEED).permutations  # type: ignore[no-any-return]
 
 
 def _shingles(normalised: str, *, size: int) -> set[bytes]:

@@ -31,6 +31,19 @@ def newswatch(
     )
 
 
+def test_cli_starts_without_loading_the_minhash_library() -> None:
+    """datasketch imports scipy and redis (~0.3 s): only fingerprinting a text may load it."""
+    code = (
+        "import sys, flows.cli; from storage.stories import fingerprint; "
+        "print('datasketch' in sys.modules); fingerprint('a wire story'); "
+        "print('datasketch' in sys.modules)"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.split()
+    assert loaded == ["False", "True"]
+
+
 def test_missing_config_exits_2_with_one_line_naming_the_file(tmp_path: Path) -> None:
     result = newswatch("run", cwd=tmp_path)
     assert result.returncode == 2
