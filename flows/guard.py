@@ -34,6 +34,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 import httpcore
 import httpx
 
+from alerts import http_tls
 from flows.errors import FetchError
 
 IPAddress = IPv4Address | IPv6Address
@@ -203,5 +204,5 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         limits: httpx.Limits,
         resolve: Resolver = system_resolver,
     ) -> None:
-        super().__init__(limits=limits)
+        super().__init__(limits=limits, verify=http_tls())  # built once per process
         self._pool._network_backend = GuardedBackend(allow_networks, resolve=resolve)

@@ -14,6 +14,7 @@ from alerts.channels import AppriseChannel, Channel, EmailChannel, WebhookChanne
 from alerts.notifiers.apprise import AppriseNotifier
 from alerts.notifiers.base import Notifier, redact_url
 from alerts.notifiers.email import EmailNotifier
+from alerts.notifiers.tls import http_tls
 from alerts.notifiers.webhook import WebhookNotifier, verify_signature
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "EmailNotifier",
     "Notifier",
     "WebhookNotifier",
+    "http_tls",
     "notifier_for",
     "redact_url",
     "verify_signature",

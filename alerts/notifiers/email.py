@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import smtplib
-import ssl
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
@@ -26,6 +25,7 @@ from alerts.channels import EmailChannel
 from alerts.errors import DeliveryError
 from alerts.message import AlertMessage, Message
 from alerts.notifiers.base import MASK, Notifier
+from alerts.notifiers.tls import smtp_tls
 from alerts.render import SUBJECT_LIMIT, Renderer, one_line, subject_for
 
 __all__ = ["SUBJECT_LIMIT", "EmailNotifier", "build_email", "message_id", "one_line", "subject_for"]
@@ -58,16 +58,15 @@ def build_email(
 
 def transmit(mail: EmailMessage, *, channel: EmailChannel) -> None:
     """Hand `mail` to the SMTP server once (blocking): TLS and login as configured."""
-    context = ssl.create_default_context()
     if channel.security == "ssl":
         smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-            channel.smtp_host, channel.smtp_port, timeout=channel.timeout, context=context
+            channel.smtp_host, channel.smtp_port, timeout=channel.timeout, context=smtp_tls()
         )
     else:
         smtp = smtplib.SMTP(channel.smtp_host, channel.smtp_port, timeout=channel.timeout)
     with smtp:
         if channel.security == "starttls":
-            smtp.starttls(context=context)
+            smtp.starttls(context=smtp_tls())
         if channel.username is not None and channel.password is not None:
             smtp.login(channel.username, channel.password.get_secret_value())
         refused = smtp.send_message(mail)

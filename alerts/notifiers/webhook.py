@@ -24,6 +24,7 @@ from alerts.channels import WebhookChannel
 from alerts.errors import DeliveryError
 from alerts.message import AlertMessage, Message
 from alerts.notifiers.base import Notifier, redact_url
+from alerts.notifiers.tls import http_tls
 
 USER_AGENT = "newswatch/0.1"
 SIGNATURE_HEADER = "X-Newswatch-Signature"
@@ -121,7 +122,10 @@ class WebhookNotifier(Notifier):
         body = encode(message)
         headers = self.headers(body, key=message.key)
         async with httpx.AsyncClient(
-            timeout=self.channel.timeout, transport=self.transport, follow_redirects=False
+            timeout=self.channel.timeout,
+            transport=self.transport,
+            follow_redirects=False,
+            verify=http_tls(),
         ) as client:
             response = await client.post(self.channel.url, content=body, headers=headers)
         if not response.is_success:
