@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import ssl
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 from sqlalchemy.engine import Engine
 
 from storage import open_store
@@ -43,6 +45,37 @@ def smtp_server() -> Iterator[LoopbackSMTPServer]:
     server = LoopbackSMTPServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_ca() -> trustme.CA:
+    """A certificate authority of the tests' own, which nothing trusts unless told to."""
+    return trustme.CA()
+
+
+@pytest.fixture
+def server_tls(tls_ca: trustme.CA) -> ssl.SSLContext:
+    """A server's TLS: a certificate for 127.0.0.1 and localhost issued by `tls_ca`."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls_ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    return context
+
+
+@pytest.fixture
+def https_server(server_tls: ssl.SSLContext) -> Iterator[LoopbackHTTPServer]:
+    """`http_server` behind TLS, with `server_tls`'s certificate."""
+    server = LoopbackHTTPServer(tls=server_tls).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def trusted_ca(tls_ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`tls_ca` trusted for this test, the way a user trusts a private CA: SSL_CERT_FILE."""
+    path = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(path))
+    monkeypatch.setenv("SSL_CERT_FILE", str(path))
+    return path
 
 
 @pytest.fixture

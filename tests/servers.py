@@ -11,6 +11,7 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -56,18 +57,21 @@ class LoopbackHTTPServer:
     Unknown paths answer 404.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: ssl.SSLContext | None = None) -> None:
         self._routes: dict[str, deque[Response]] = {}
         self._lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
         self._gates: dict[str, tuple[threading.Barrier, float]] = {}
         self._httpd = _QuietServer(("127.0.0.1", 0), self._handler_class())
+        if tls is not None:  # HTTPS: the handshake happens as each connection is accepted
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
+        self._scheme = "https" if tls is not None else "http"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
     def base_url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self._scheme}://{host}:{port}"
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -187,11 +191,28 @@ class CollectingHandler:
 
 
 class LoopbackSMTPServer:
-    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it receives."""
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it receives.
 
-    def __init__(self, *, port: int | None = None) -> None:
+    With `tls`, it speaks TLS from the first byte (SMTPS, `security = "ssl"`);
+    with `starttls`, it offers STARTTLS and refuses mail before it (`"starttls"`).
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        tls: ssl.SSLContext | None = None,
+        starttls: ssl.SSLContext | None = None,
+    ) -> None:
         self._handler = CollectingHandler()
-        self._controller = Controller(self._handler, hostname="127.0.0.1", port=port or free_port())
+        upgrade = {"tls_context": starttls, "require_starttls": True} if starttls else {}
+        self._controller = Controller(
+            self._handler,
+            hostname="127.0.0.1",
+            port=port or free_port(),
+            ssl_context=tls,
+            **upgrade,
+        )
 
     @property
     def messages(self) -> list[EmailMessage]:

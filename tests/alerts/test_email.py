@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Iterator
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -116,6 +118,39 @@ def test_starttls_against_a_server_without_it_fails_instead_of_sending_in_clear(
     with pytest.raises(DeliveryError, match="STARTTLS extension not supported"):
         asyncio.run(notifier.send(make_message()))
     assert smtp_server.messages == []
+
+
+@pytest.fixture
+def smtps_server(server_tls: ssl.SSLContext) -> Iterator[LoopbackSMTPServer]:
+    server = LoopbackSMTPServer(tls=server_tls).start()
+    yield server
+    server.stop()
+
+
+def test_smtps_server_with_an_untrusted_certificate_gets_nothing(
+    smtps_server: LoopbackSMTPServer,
+) -> None:
+    with pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED"):
+        deliver(smtps_server, make_message(), security="ssl")
+    assert smtps_server.messages == []
+
+
+def test_smtps_server_whose_ca_is_trusted_gets_the_mail(
+    smtps_server: LoopbackSMTPServer, trusted_ca: Path
+) -> None:
+    mail = deliver(smtps_server, make_message(), security="ssl")
+    assert mail["To"] == "desk@example.org"
+
+
+def test_starttls_upgrades_before_any_mail_is_sent(
+    server_tls: ssl.SSLContext, trusted_ca: Path
+) -> None:
+    server = LoopbackSMTPServer(starttls=server_tls).start()  # refuses mail before STARTTLS
+    try:
+        mail = deliver(server, make_message(), security="starttls")
+    finally:
+        server.stop()
+    assert mail["To"] == "desk@example.org"
 
 
 class _AuthSMTP:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,6 +59,26 @@ def test_post_body_has_the_documented_shape(http_server: LoopbackHTTPServer) -> 
         "outlets": [{"source": "Example News", "url": "https://news.example.org/kim?id=7"}],
         "matched_at": "2024-05-01T09:00:00+00:00",
     }
+
+
+def test_https_receiver_with_an_untrusted_certificate_gets_nothing(
+    https_server: LoopbackHTTPServer,
+) -> None:
+    url = https_server.route("/hook", "ok")
+    with pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED"):
+        asyncio.run(notifier(url).send(make_message()))
+    assert https_server.requests == []
+
+
+def test_https_receiver_whose_ca_is_trusted_gets_each_alert(
+    https_server: LoopbackHTTPServer, trusted_ca: Path
+) -> None:
+    url = https_server.route("/hook", "ok")
+    hook = notifier(url)
+    asyncio.run(hook.send(make_message()))
+    asyncio.run(hook.send(make_message(alert_id="alert-0002")))
+    keys = [r.headers["idempotency-key"] for r in https_server.requests_to("/hook", "POST")]
+    assert keys == ["alert-0001", "alert-0002"]
 
 
 def test_unknown_publication_date_is_sent_as_null(http_server: LoopbackHTTPServer) -> None:

@@ -7,6 +7,7 @@ import gzip
 import ipaddress
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -49,6 +50,23 @@ def test_page_is_fetched_with_the_user_agent(http_server: LoopbackHTTPServer) ->
     assert fetched.body.decode() == "<p>café</p>"
     assert fetched.content_type == "text/html; charset=utf-8"
     assert http_server.requests_to("/a")[0].headers["user-agent"] == DEFAULT_USER_AGENT
+
+
+def test_https_page_with_an_untrusted_certificate_is_a_fetch_error(
+    https_server: LoopbackHTTPServer,
+) -> None:
+    url = https_server.route("/a", "<p>hello</p>")
+    with pytest.raises(FetchError, match="CERTIFICATE_VERIFY_FAILED") as caught:
+        get(url)
+    assert caught.value.url == url
+    assert https_server.requests == []
+
+
+def test_https_page_whose_ca_is_trusted_is_fetched(
+    https_server: LoopbackHTTPServer, trusted_ca: Path
+) -> None:
+    url = https_server.route("/a", "<p>hello</p>")
+    assert get(url).body == b"<p>hello</p>"
 
 
 def test_redirects_are_followed_and_the_final_url_reported(http_server: LoopbackHTTPServer) -> None:
