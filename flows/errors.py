@@ -4,6 +4,7 @@
     ├── ConfigError(message, path=, key=)      bad or missing config file
     └── SourceError(message, source=)          one source or item failed; the run goes on
         ├── FetchError(message, url=)          network, HTTP status, size cap, refused address
+        │   │                                  or certificate
         │   └── TransientFetchError            timeouts, dropped connections, 429, 5xx: retry later
         ├── FeedError(message, url=)           a body that is not a readable feed
         ├── SeedError(message, path=)          a seed file that cannot be read

@@ -20,6 +20,7 @@ bodies stay bytes and `Fetched.encoding` is only what the server declared.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
@@ -326,6 +327,18 @@ def _transport_error(error: httpx.HTTPError, *, url: str) -> FetchError:
     detail = str(error) or type(error).__name__
     if isinstance(error, httpx.TimeoutException):
         return TransientFetchError(f"timed out ({type(error).__name__})", url=url)
+    if _certificate_refused(error):  # the same certificate again in a second: not transient
+        return FetchError(f"certificate refused: {detail}", url=url)
     if isinstance(error, httpx.NetworkError | httpx.RemoteProtocolError):
         return TransientFetchError(f"connection failed: {detail}", url=url)
     return FetchError(f"request failed: {detail}", url=url)
+
+
+def _certificate_refused(error: BaseException | None) -> bool:
+    """Whether TLS verification refused the server's certificate, anywhere down the causes
+    (httpx wraps httpcore's error, which wraps ssl's)."""
+    while error is not None:
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from flows.errors import FetchError
+from flows.errors import FetchError, TransientFetchError
 from flows.fetch import DEFAULT_USER_AGENT, Fetched, FetchOptions, Validators, fetch, make_client
 from flows.fetcher import Fetcher
 from flows.guard import refusal_reason
@@ -56,9 +56,12 @@ def test_https_page_with_an_untrusted_certificate_is_a_fetch_error(
     https_server: LoopbackHTTPServer,
 ) -> None:
     url = https_server.route("/a", "<p>hello</p>")
-    with pytest.raises(FetchError, match="CERTIFICATE_VERIFY_FAILED") as caught:
+    with pytest.raises(
+        FetchError, match=r"certificate refused: .*CERTIFICATE_VERIFY_FAILED"
+    ) as caught:
         get(url)
     assert caught.value.url == url
+    assert not isinstance(caught.value, TransientFetchError)  # not retried: it would fail again
     assert https_server.requests == []
 
 
