@@ -24,7 +24,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from flows.cli_common import err, fail, out, print_json, settings_from
+from flows.cli_common import JsonOption, err, fail, out, print_json, settings_from
 from flows.settings import DEFAULT_CONFIG, Settings
 
 if TYPE_CHECKING:
@@ -38,7 +38,6 @@ ConfigOption = Annotated[
         "--config", "-c", envvar=CONFIG_VARIABLE, help="Config file (TOML).", show_default=True
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 
 def register(app: typer.Typer) -> None:
