@@ -32,7 +32,8 @@ directory, no per-host delay, a Prefect test server started beforehand:
 `--stages` adds to each round the stages between the two without Prefect (see
 `benchmarks.stages`): where the run's time goes.
 
-"cores busy" is the machine's busy CPU time (from /proc/stat) over wall time.
+"cores busy" is the machine's busy CPU time (from /proc/stat) over wall time;
+the CPU-s lines say which processes spent it (see `benchmarks.cpu`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.baseline import trafilatura_text
+from benchmarks.cpu import cpu_line, cpu_snapshot
 from flows.errors import ExtractError
 from flows.items import Candidate
 from flows.pool import ExtractionPool
@@ -223,6 +225,7 @@ class Rounds:
     baselines: list[float] = field(default_factory=list)
     staged: dict[str, list[float]] = field(default_factory=dict)
     runs: list[tuple[float, float, dict[str, int]]] = field(default_factory=list)
+    cpu: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # by process role
     candidates: list[Candidate] | None = None  # the feed's entries, read once for the stages
 
     def run(
@@ -236,7 +239,9 @@ class Rounds:
     ) -> None:
         from benchmarks.stages import STAGES, candidates_of, timed_stage
 
+        before = cpu_snapshot()
         self.baselines.append(run_baseline(executor, pages).seconds)
+        self.cpu.setdefault("trafilatura alone", []).append(cpu_snapshot() - before)
         for stage in STAGES if stages else ():
             with fresh_config(feed=feed, rules=rules) as config:
                 if self.candidates is None:
@@ -244,7 +249,9 @@ class Rounds:
                 seconds = timed_stage(stage, config, self.candidates)
             self.staged.setdefault(stage.name, []).append(seconds)
         with fresh_config(feed=feed, rules=rules) as config:
+            before = cpu_snapshot()
             self.runs.append(timed_flow(config))
+            self.cpu.setdefault("the flow", []).append(cpu_snapshot() - before)
 
     def report(self, pages: int) -> float:
         """Prints the medians and their ratios; returns the flow's median seconds."""
@@ -262,6 +269,8 @@ class Rounds:
             f"{busy:.2f}; {totals['new']} new, {totals['duplicates']} duplicates, "
             f"{totals['alerts']} alerts"
         )
+        for name, spent in self.cpu.items():
+            print(f"  {cpu_line(name, spent)}")
         return seconds
 
 
