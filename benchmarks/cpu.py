@@ -73,6 +73,7 @@ def _tree(process: psutil.Process) -> float:
 
 def cpu_line(name: str, spent: list[dict[str, float]]) -> str:
     """`spent`'s medians by role, on one line: `CPU-s, the flow: extraction workers 3.35, …`."""
-    roles = {role: statistics.median(s.get(role, 0.0) for s in spent) for role in spent[-1]}
+    names = dict.fromkeys(role for seconds in spent for role in seconds)  # every role, in order
+    roles = {role: statistics.median(s.get(role, 0.0) for s in spent) for role in names}
     shown = ", ".join(f"{role} {seconds:.2f}" for role, seconds in roles.items() if seconds > 0.005)
     return f"CPU-s, {name}: {shown}; in all {sum(roles.values()):.2f}"
