@@ -278,6 +278,7 @@ def peak_in_flight(served: Iterable[Served]) -> int:
 
 
 VALIDATORS = ("ETag", "Last-Modified")
+SETTLE = 2.0  # seconds `FaultyHTTPServer.served` waits for requests still being recorded
 
 
 class FaultyHTTPServer(LoopbackHTTPServer):
@@ -291,9 +292,11 @@ class FaultyHTTPServer(LoopbackHTTPServer):
     """
 
     def __init__(self) -> None:
-        self.served: list[Served] = []
+        self._served: list[Served] = []
+        self._answering = 0  # requests arrived and not yet recorded in `_served`
         self._validators: dict[str, tuple[str | None, str | None]] = {}
         super().__init__()
+        self._settled = threading.Condition(self._lock)
         # Poll for shutdown often: a test's teardown should not wait half a second.
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -320,10 +323,18 @@ class FaultyHTTPServer(LoopbackHTTPServer):
             self._validators[path] = (etag, last_modified)
         return url
 
+    @property
+    def served(self) -> list[Served]:
+        """Every request answered so far, once those being answered are recorded (waiting at
+        most SETTLE seconds): a handler records its request after writing the answer, which
+        the client may have read, and the test moved on, already."""
+        with self._settled:
+            self._settled.wait_for(lambda: self._answering == 0, timeout=SETTLE)
+            return list(self._served)
+
     def starts(self, path: str) -> list[float]:
         """When each request to `path` arrived, in order."""
-        with self._lock:
-            return sorted(s.started for s in self.served if s.path == path)
+        return sorted(s.started for s in self.served if s.path == path)
 
     def _not_modified(self, path: str, headers: dict[str, str]) -> bool:
         with self._lock:
@@ -342,13 +353,17 @@ class FaultyHTTPServer(LoopbackHTTPServer):
             def do_GET(self) -> None:
                 started = time.monotonic()
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                with server._settled:
+                    server._answering += 1
                 server._record(RecordedRequest(self.command, self.path, headers, b""))
                 try:
                     server.before_answer(self.path)
                     self._answer(server._next_response(self.path), headers)
                 finally:
-                    with server._lock:
-                        server.served.append(Served(self.path, started, time.monotonic()))
+                    with server._settled:
+                        server._served.append(Served(self.path, started, time.monotonic()))
+                        server._answering -= 1
+                        server._settled.notify_all()
 
             def _answer(self, response: Response, headers: dict[str, str]) -> None:
                 fault = response if isinstance(response, FaultyResponse) else FaultyResponse()
