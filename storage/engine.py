@@ -13,6 +13,8 @@ happens: callers print one line, not SQLAlchemy's three with a traceback.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,11 +35,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # transactions and begin lazily; `_begin_immediate` opens every transaction instead.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _use_wal(cursor)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch the file to WAL (it stays so: this matters once per file). Processes opening a
+    new file at the same moment all try; SQLite answers all but one `database is locked` at
+    once, without the busy timeout (each holds the read lock the others would wait for), so
+    they try again until the first is done and the switch has nothing left to do."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _begin_immediate(connection: Connection) -> None:
