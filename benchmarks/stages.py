@@ -32,11 +32,17 @@ from flows.extract import extract_article
 from flows.feeds import parse_feed
 from flows.fetcher import Fetcher
 from flows.items import Candidate
-from flows.monitor import BATCH_SIZE, EXTRACT_WINDOW, extract_task, store_task
+from flows.monitor import (
+    BATCH_SIZE,
+    EXTRACT_WINDOW,
+    extract_task,
+    register_sources,
+    store_task,
+)
 from flows.pipeline import batches
 from flows.pool import ExtractionPool
 from flows.settings import Settings, load_settings
-from storage import ArticleIn, ensure_sources, open_store
+from storage import ArticleIn, open_store
 
 
 @dataclass(frozen=True)
@@ -115,8 +121,6 @@ async def _run_stage(
 
 def _source_ids(settings: Settings, engine: Engine) -> dict[str, int]:
     with Session(engine) as session:
-        source_ids = ensure_sources(
-            session=session, sources=[(s.name, s.kind, s.location) for s in settings.sources]
-        )
+        source_ids = register_sources(session=session, settings=settings)
         session.commit()
     return source_ids

@@ -186,9 +186,7 @@ def _prepare(
 ) -> _Run:
     """The run's sources registered, their state read, and its rules compiled."""
     with Session(engine) as session:
-        source_ids = ensure_sources(
-            session=session, sources=[(s.name, s.kind, s.location) for s in settings.sources]
-        )
+        source_ids = register_sources(session=session, settings=settings)
         session.commit()
         states = source_states(session=session, names=[s.name for s in settings.sources])
     if not ignore_backoff:
@@ -200,6 +198,13 @@ def _prepare(
         summary,
         feed_states=_feed_states(states),
         rules=RuleSet(settings.rules),
+    )
+
+
+def register_sources(*, session: Session, settings: Settings) -> dict[str, int]:
+    """The config's sources in the store (added when new): their ids by name."""
+    return ensure_sources(
+        session=session, sources=[(s.name, s.kind, s.location) for s in settings.sources]
     )
 
 
