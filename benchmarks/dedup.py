@@ -28,14 +28,16 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from benchmarks.stores import temporary_store
-from storage.articles import ensure_sources, insert_ignoring_conflicts
+from storage.articles import ensure_sources, insert_articles
 from storage.fingerprints import text_hash
 from storage.models import Article, Story, StoryBand, StorySignature
-from storage.stories import attach_article, fingerprint, story_for
+from storage.stories import fingerprint
+from storage.story_index import Placed, attach_articles, place_in_stories
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "articles"
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 FILL_BATCH = 2000
+BATCH = 50  # articles stored together, as a run stores them (flows.monitor.BATCH_SIZE)
 INDEX_TABLES = ("story_signatures", "story_bands")
 STORIES = Story.__table__  # type: ignore[attr-defined]
 
@@ -71,7 +73,7 @@ class Sample:
     """Timings of the measured inserts at one size."""
 
     size: int
-    story_ms: float  # fingerprint + story_for + attach_article, per article
+    story_ms: float  # fingerprints + place_in_stories + attach_articles, per article
     insert_ms: float  # the article row alone, per article
     joined: float  # share of measured articles that joined an existing story
     index_bytes: float  # signature + band rows and their indexes, per indexed article
@@ -163,37 +165,31 @@ def _article(body: str, source_id: int, when: datetime) -> dict[str, Any]:
 def measure(
     *, engine: Engine, corpus: Corpus, source_id: int, size: int, count: int, recent: list[str]
 ) -> Sample:
-    """Insert `count` articles the way `add_articles` will, one in ten a near-duplicate."""
+    """Insert `count` articles the way `add_articles` does, in batches, one in ten a
+    near-duplicate."""
     story_s = insert_s = 0.0
     joined = 0
     rss = _rss_kb()
     with Session(engine) as session:
-        table = Article.__table__  # type: ignore[attr-defined]
-        for n in range(count):
-            copy = n % 10 == 0
-            body = corpus.near_duplicate(corpus.rng.choice(recent)) if copy else corpus.article()
+        for first in range(0, count, BATCH):
+            bodies = [
+                corpus.near_duplicate(corpus.rng.choice(recent))
+                if n % 10 == 0
+                else corpus.article()
+                for n in range(first, min(first + BATCH, count))
+            ]
             started = time.perf_counter()
-            fp = fingerprint(body)
-            story_id, created = story_for(session=session, fingerprint=fp, title=body[:60], now=NOW)
-            looked_up = time.perf_counter()
-            row = {**_article(body, source_id, NOW), "story_id": story_id}
-            statement = insert_ignoring_conflicts(session, table).values(**row)
-            article_id = session.execute(statement.returning(table.c.id)).scalar_one()
-            inserted = time.perf_counter()
-            attach_article(
-                session=session,
-                story_id=story_id,
-                article_id=article_id,
-                fingerprint=fp,
-                now=NOW,
-                created=created,
+            placed = place_in_stories(
+                session=session, entries=[(fingerprint(b), b[:60]) for b in bodies], now=NOW
             )
+            looked_up = time.perf_counter()
+            ids = _insert_articles(session, bodies, placed, source_id=source_id)
+            inserted = time.perf_counter()
+            attach_articles(session=session, placed=placed, article_ids=ids, now=NOW)
             story_s += looked_up - started + time.perf_counter() - inserted
             insert_s += inserted - looked_up
-            joined += not created
-            if n % 100 == 99:
-                session.commit()
-        session.commit()
+            joined += sum(not p.created for p in placed)
+            session.commit()
     return Sample(
         size=size,
         story_ms=1000 * story_s / count,
@@ -202,6 +198,30 @@ def measure(
         index_bytes=index_bytes(engine),
         rss_growth_kb=_rss_kb() - rss,
     )
+
+
+def store_recent(*, engine: Engine, texts: list[str], source_id: int) -> None:
+    """Store `texts` through the real path, so that near-duplicates of them can be measured."""
+    with Session(engine) as session:
+        for first in range(0, len(texts), BATCH):
+            bodies = texts[first : first + BATCH]
+            entries = [(fingerprint(b), "t") for b in bodies]
+            placed = place_in_stories(session=session, entries=entries, now=NOW)
+            ids = _insert_articles(session, bodies, placed, source_id=source_id)
+            attach_articles(session=session, placed=placed, article_ids=ids, now=NOW)
+        session.commit()
+
+
+def _insert_articles(
+    session: Session, bodies: list[str], placed: list[Placed], *, source_id: int
+) -> list[int | None]:
+    """The article rows, in one statement as `add_articles` inserts them: their ids."""
+    rows = [
+        {**_article(b, source_id, NOW), "story_id": p.story_id}
+        for b, p in zip(bodies, placed, strict=True)
+    ]
+    inserted = dict(session.execute(insert_articles(session), rows).tuples().all())
+    return [inserted.get(row["canonical_url"]) for row in rows]
 
 
 def index_bytes(engine: Engine) -> float:
@@ -256,27 +276,6 @@ def run(*, sizes: list[int], database_url: str | None, count: int, seed: int) ->
             )
             stored = size
     return samples
-
-
-def store_recent(*, engine: Engine, texts: list[str], source_id: int) -> None:
-    """Store `texts` through the real path, so that near-duplicates of them can be measured."""
-    with Session(engine) as session:
-        for body in texts:
-            fp = fingerprint(body)
-            story_id, created = story_for(session=session, fingerprint=fp, title="t", now=NOW)
-            row = {**_article(body, source_id, NOW), "story_id": story_id}
-            article_id = session.execute(
-                insert(Article).values(**row).returning(Article.__table__.c.id)  # type: ignore[attr-defined]
-            ).scalar_one()
-            attach_article(
-                session=session,
-                story_id=story_id,
-                article_id=article_id,
-                fingerprint=fp,
-                now=NOW,
-                created=created,
-            )
-        session.commit()
 
 
 def report(samples: list[Sample], backend: str) -> None:

@@ -40,6 +40,16 @@ def insert_returning_id(session: Session, table: Table) -> StatementLambdaElemen
     return insert_ignoring_conflicts(session, table) + (lambda insert: insert.returning(table.c.id))
 
 
+def insert_articles(session: Session) -> StatementLambdaElement:
+    """`insert_ignoring_conflicts` for articles, returning the canonical URL and id of each
+    row that went in: executed with a batch of rows, it leaves out those another
+    process stored first."""
+    table = Article.__table__  # type: ignore[attr-defined]
+    return insert_ignoring_conflicts(session, table) + (
+        lambda insert: insert.returning(table.c.canonical_url, table.c.id)
+    )
+
+
 def ensure_sources(*, session: Session, sources: Iterable[tuple[str, str, str]]) -> dict[str, int]:
     """Ids of the named sources, creating the missing ones: (name, kind, location) in."""
     wanted = {name: (kind, location) for name, kind, location in sources}

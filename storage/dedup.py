@@ -8,7 +8,7 @@
 2. Same text: the hash of the normalised text is unique; a copy at another URL
    is a duplicate.
 3. Same story: a new article joins the story of its near-duplicate within the
-   story window, or starts one (`storage.stories`).
+   story window, or starts one (`storage.story_index`).
 
 Uniqueness is decided by the schema (`ON CONFLICT DO NOTHING`), so two
 processes storing the same article at once store it once; the pre-checks only
@@ -26,11 +26,12 @@ from typing import Any, Literal
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from storage.articles import insert_ignoring_conflicts, insert_returning_id
+from storage.articles import insert_articles, insert_ignoring_conflicts
 from storage.fingerprints import canonical_url, text_hash
 from storage.models import Article, ArticleVersion, EntryGuid, utcnow
 from storage.schemas import ArticleIn
-from storage.stories import StoryOptions, attach_article, discard_story, fingerprint, story_for
+from storage.stories import Fingerprint, StoryOptions, fingerprint
+from storage.story_index import attach_articles, place_in_stories
 
 DuplicateReason = Literal["same URL", "same text"]
 
@@ -61,22 +62,54 @@ def add_articles(
     stories: StoryOptions | None = None,
     now: datetime | None = None,
 ) -> Stored:
-    """Store what is new in `articles`; version changed texts; say why the rest repeat."""
+    """Store what is new in `articles`; version changed texts; say why the rest repeat.
+
+    New articles go in together, a few statements for all of them (see
+    `_insert_new`); an article repeating the URL or text of one waiting to go in
+    sends those in first, so that it is judged against them as it would be in
+    another batch.
+    """
     now = now or utcnow()
     options = stories or StoryOptions()
     rows = [_row(article, source_ids=source_ids, run_id=run_id, now=now) for article in articles]
     known = _known(session=session, rows=rows)
     result = Stored()
+    waiting = _Waiting()
     for article, row in zip(articles, rows, strict=True):
+        if waiting.repeated_by(row):
+            _insert_new(session, waiting, known=known, result=result, options=options, now=now)
         stored = known.by_url.get(row["canonical_url"])
         if stored is not None:
             _same_url(session, article, row, stored=stored, known=known, result=result)
         elif row["text_hash"] in known.hashes:
             result.duplicates.append((article, "same text"))
         else:
-            _insert_new(session, article, row, known=known, result=result, options=options)
-        _remember_guid(session, row, article_id=_stored_id(known, row))
+            waiting.add(article, row)
+    _insert_new(session, waiting, known=known, result=result, options=options, now=now)
+    _remember_guids(session, rows, known=known)
     return result
+
+
+@dataclass
+class _Waiting:
+    """New articles not inserted yet, with their rows."""
+
+    articles: list[tuple[ArticleIn, dict[str, Any]]] = field(default_factory=list)
+    urls: set[str] = field(default_factory=set)
+    hashes: set[str] = field(default_factory=set)
+
+    def add(self, article: ArticleIn, row: dict[str, Any]) -> None:
+        self.articles.append((article, row))
+        self.urls.add(row["canonical_url"])
+        self.hashes.add(row["text_hash"])
+
+    def repeated_by(self, row: dict[str, Any]) -> bool:
+        return row["canonical_url"] in self.urls or row["text_hash"] in self.hashes
+
+    def clear(self) -> None:
+        self.articles.clear()
+        self.urls.clear()
+        self.hashes.clear()
 
 
 def _row(
@@ -139,60 +172,69 @@ def _same_url(
 
 def _insert_new(
     session: Session,
-    article: ArticleIn,
-    row: dict[str, Any],
+    waiting: _Waiting,
     *,
     known: _Known,
     result: Stored,
     options: StoryOptions,
+    now: datetime,
 ) -> None:
-    now = row["fetched_at"]
+    """Insert the waiting articles in their stories: one statement for the articles, a few
+    for their stories (`storage.story_index`), whatever their number. An article that
+    another process stored between the pre-check and the insert is a duplicate."""
+    if not waiting.articles:
+        return
+    prints = [_fingerprint(article, row, options=options) for article, row in waiting.articles]
+    placed = place_in_stories(
+        session=session,
+        entries=[(fp, row["title"]) for fp, (_, row) in zip(prints, waiting.articles, strict=True)],
+        now=now,
+        options=options,
+    )
+    params = [
+        {**row, "story_id": where.story_id}
+        for (_, row), where in zip(waiting.articles, placed, strict=True)
+    ]
+    inserted = dict(session.execute(insert_articles(session), params).tuples().all())
+    ids = [inserted.get(row["canonical_url"]) for _, row in waiting.articles]
+    attach_articles(session=session, placed=placed, article_ids=ids, now=now)
+    for (article, row), where, article_id in zip(waiting.articles, placed, ids, strict=True):
+        if article_id is None:
+            result.duplicates.append((article, "same URL"))
+            continue
+        stored = Article(id=article_id, story_id=where.story_id, **row)
+        known.by_url[row["canonical_url"]] = stored
+        known.hashes.add(row["text_hash"])
+        result.new.append(stored)
+    waiting.clear()
+
+
+def _fingerprint(article: ArticleIn, row: dict[str, Any], *, options: StoryOptions) -> Fingerprint:
+    """The fingerprint an extraction worker prepared, when it is still the text's."""
     prepared = article.prepared
     if prepared is not None and prepared.fits(article.text, options):
-        print_ = prepared.fingerprint
-    else:
-        print_ = fingerprint(row["text"], options=options)
-    story_id, created = story_for(
-        session=session, fingerprint=print_, title=row["title"], now=now, options=options
-    )
-    table = Article.__table__  # type: ignore[attr-defined]
-    # values as parameters, not in the statement: one cached statement for every article
-    inserted = session.execute(
-        insert_returning_id(session, table), {**row, "story_id": story_id}
-    ).scalar_one_or_none()
-    if inserted is None:  # another process stored it between the pre-check and the insert
-        if created:
-            discard_story(session=session, story_id=story_id)
-        result.duplicates.append((article, "same URL"))
-        return
-    attach_article(
-        session=session,
-        story_id=story_id,
-        article_id=inserted,
-        fingerprint=print_,
-        now=now,
-        created=created,
-    )
-    stored = Article(id=inserted, story_id=story_id, **row)
-    known.by_url[row["canonical_url"]] = stored
-    known.hashes.add(row["text_hash"])
-    result.new.append(stored)
+        return prepared.fingerprint
+    return fingerprint(row["text"], options=options)
+
+
+def _remember_guids(session: Session, rows: list[dict[str, Any]], *, known: _Known) -> None:
+    """Remember the batch's feed entries, so the next poll skips them without a page
+    request: with the id of the article stored at their URL, if any."""
+    values = [
+        {
+            "source_id": row["source_id"],
+            "guid": row["guid"],
+            "article_id": _stored_id(known, row),
+            "created_at": row["fetched_at"],
+        }
+        for row in rows
+        if row.get("guid")
+    ]
+    if values:
+        table = EntryGuid.__table__  # type: ignore[attr-defined]
+        session.execute(insert_ignoring_conflicts(session, table), values)
 
 
 def _stored_id(known: _Known, row: dict[str, Any]) -> int | None:
     stored = known.by_url.get(row["canonical_url"])
     return stored.id if stored is not None else None
-
-
-def _remember_guid(session: Session, row: dict[str, Any], *, article_id: int | None) -> None:
-    """Remember the feed entry, so the next poll skips it without a page request."""
-    if not row.get("guid"):
-        return
-    values = {
-        "source_id": row["source_id"],
-        "guid": row["guid"],
-        "article_id": article_id,
-        "created_at": row["fetched_at"],
-    }
-    table = EntryGuid.__table__  # type: ignore[attr-defined]
-    session.execute(insert_ignoring_conflicts(session, table), values)

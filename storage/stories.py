@@ -1,20 +1,12 @@
-"""Same story: near-duplicate articles (one wire story, many outlets) grouped together.
+"""Same story: near-duplicate articles (one wire story, many outlets) told apart by text.
 
-    fp = fingerprint(text, options=options)
-    story_id, created = story_for(session=session, fingerprint=fp, title=title, now=now)
-    ...insert the article with story_id...
-    attach_article(session=session, story_id=story_id, article_id=article_id,
-                   fingerprint=fp, now=now, created=created)
+    fp = fingerprint(text, options=options)       # MinHash signature and LSH band keys
+    prepared = prepare(text, options=options)     # the text hash too, in a worker
 
 Level 3 of dedup, after the canonical URL and the text hash. Each article gets a
-MinHash signature of its word shingles and a few LSH band keys; both are
-persisted (`story_signatures`, `story_bands`), so nothing is rebuilt between runs
-and finding candidates is one indexed `IN` query whatever the size of the store.
-A candidate joins when the estimated Jaccard similarity of the two signatures
-reaches the threshold. Functions here never commit: the caller owns the transaction.
-
-Two processes storing near-duplicates at the same instant can each start a story;
-they stay two stories (nothing merges stories afterwards).
+MinHash signature of its word shingles and a few LSH band keys, pure functions
+of its text equal in every process; `storage.story_index` persists them and
+finds which story a new article joins.
 """
 
 from __future__ import annotations
@@ -22,16 +14,13 @@ from __future__ import annotations
 import hashlib
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import bindparam, case, delete, func, insert, select, update
-from sqlmodel import Session, col
 
 from storage.fingerprints import hash_normalised, normalise_text
-from storage.models import Article, Source, Story, StoryBand, StorySignature, UTCDateTime
 
 if TYPE_CHECKING:
     from datasketch import MinHash
@@ -188,127 +177,3 @@ def estimate_jaccard(left: bytes, right: bytes) -> float:
     if len(ours) != len(theirs) or len(ours) == 0:
         return 0.0
     return float(np.count_nonzero(ours == theirs)) / len(ours)
-
-
-def story_for(
-    *,
-    session: Session,
-    fingerprint: Fingerprint,
-    title: str,
-    now: datetime,
-    options: StoryOptions = DEFAULT_OPTIONS,
-) -> tuple[int, bool]:
-    """The story an article with this fingerprint belongs to, and whether it is new.
-
-    A new story is inserted (its id returned at once) with this title and `now`
-    as first and last seen; `attach_article` completes it after the article insert.
-    The title only names the story: outlets rewrite headlines, so it is not compared.
-    """
-    match = _best_match(session=session, fingerprint=fingerprint, now=now, options=options)
-    if match is not None:
-        return match, False
-    row = {"title": title, "first_seen_at": now, "last_seen_at": now, "article_count": 1}
-    return session.execute(_NEW_STORY, row).scalar_one(), True
-
-
-# Statements are built once: building them per article cost more than running them.
-# Core tables, not the models, so that the ORM's bulk machinery stays out of the way.
-_STORIES = Story.__table__  # type: ignore[attr-defined]
-_SIGNATURES = StorySignature.__table__  # type: ignore[attr-defined]
-_BANDS = StoryBand.__table__  # type: ignore[attr-defined]
-_NEW_STORY = insert(_STORIES).returning(_STORIES.c.id)
-_HITS = (
-    select(_BANDS.c.article_id, func.count().label("hits"))
-    .where(
-        _BANDS.c.band.in_(bindparam("bands", expanding=True)),
-        _BANDS.c.created_at >= bindparam("since"),
-    )
-    .group_by(_BANDS.c.article_id)
-    .order_by(func.count().desc(), _BANDS.c.article_id)
-    .limit(bindparam("limit"))
-    .subquery()
-)
-_CANDIDATES = select(_SIGNATURES.c.story_id, _SIGNATURES.c.signature).join(
-    _HITS, _HITS.c.article_id == _SIGNATURES.c.article_id
-)
-_FIRST_ARTICLE = (
-    update(_STORIES)
-    .where(_STORIES.c.id == bindparam("story"))
-    .values(first_article_id=bindparam("article"))
-)
-_NOW = bindparam("now", type_=UTCDateTime())
-_ONE_MORE = (
-    update(_STORIES)
-    .where(_STORIES.c.id == bindparam("story"))
-    .values(
-        article_count=_STORIES.c.article_count + 1,
-        last_seen_at=case((_STORIES.c.last_seen_at < _NOW, _NOW), else_=_STORIES.c.last_seen_at),
-    )
-)
-
-
-def _best_match(
-    *, session: Session, fingerprint: Fingerprint, now: datetime, options: StoryOptions
-) -> int | None:
-    """The story of the most similar recent article at or above the threshold, if any.
-
-    One query: the recent articles sharing most band keys, with their signatures.
-    """
-    params = {
-        "bands": list(fingerprint.bands),
-        "since": now - options.window,
-        "limit": options.candidates,
-    }
-    best: tuple[float, int] | None = None
-    for story_id, signature in session.execute(_CANDIDATES, params):
-        score = estimate_jaccard(fingerprint.signature, signature)
-        if score >= options.threshold and (best is None or score > best[0]):
-            best = (score, story_id)
-    return None if best is None else best[1]
-
-
-def attach_article(
-    *,
-    session: Session,
-    story_id: int,
-    article_id: int,
-    fingerprint: Fingerprint,
-    now: datetime,
-    created: bool,
-) -> None:
-    """Index the stored article and record it on its story.
-
-    On a story just created by `story_for` the article is its first; otherwise
-    the story counts one more article and was last seen at `now` (never earlier
-    than it already was, should clocks or processes disagree).
-    """
-    signature = {"article_id": article_id, "story_id": story_id, "created_at": now}
-    session.execute(insert(_SIGNATURES), {**signature, "signature": fingerprint.signature})
-    session.execute(
-        insert(_BANDS),
-        [{"band": band, "article_id": article_id, "created_at": now} for band in fingerprint.bands],
-    )
-    if created:
-        session.execute(_FIRST_ARTICLE, {"story": story_id, "article": article_id})
-    else:
-        session.execute(_ONE_MORE, {"story": story_id, "now": now})
-
-
-def discard_story(*, session: Session, story_id: int) -> None:
-    """Delete a story that `story_for` created for an article that was then not stored.
-
-    That happens when another process stored the same article between the
-    duplicate check and the insert; the story has no articles and no index rows.
-    """
-    session.execute(delete(_STORIES).where(_STORIES.c.id == story_id))
-
-
-def story_outlets(*, session: Session, story_id: int) -> list[str]:
-    """Names of the sources that ran the story, each once, in the order they were stored."""
-    query = (
-        select(Source.name)
-        .join(Article, col(Article.source_id) == col(Source.id))
-        .where(col(Article.story_id) == story_id)
-        .order_by(col(Article.id))
-    )
-    return list(dict.fromkeys(session.execute(query).scalars()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -206,7 +207,9 @@ def test_failing_source_is_retried_later_and_success_resets_its_health(engine: E
 
 
 @pytest.mark.parametrize("table", ["articles", "entry_guids", "sources"])
-def test_rows_inserted_one_by_one_reuse_one_compiled_insert(engine: Engine, table: str) -> None:
+def test_a_batch_goes_in_with_one_insert_compiled_once_for_every_batch(
+    engine: Engine, table: str
+) -> None:
     inserts: list[object] = []
 
     def record(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
@@ -215,16 +218,37 @@ def test_rows_inserted_one_by_one_reuse_one_compiled_insert(engine: Engine, tabl
 
     event.listen(engine, "after_cursor_execute", record)
     try:
-        store(
-            engine,
-            [
-                article(f"https://x.test/{n}", f"Text number {n} " * 20, guid=f"g{n}")
+        for batch in ("first", "second"):
+            articles = [
+                article(
+                    f"https://x.test/{batch}/{n}", f"{batch} text {n} " * 20, guid=f"{batch}{n}"
+                )
                 for n in range(4)
-            ],
-        )
-        store(engine, [article("https://x.test/again", "Yet another text " * 20, guid="g")])
+            ]
+            assert len(store(engine, articles).new) == 4
     finally:
         event.remove(engine, "after_cursor_execute", record)
-    assert len(inserts) == {"sources": 2}.get(table, 5)
-    # compiled for the first row only (a dialect's ON CONFLICT insert has no cache key)
-    assert inserts[1:] == [CacheStats.CACHE_HIT] * (len(inserts) - 1)
+    # a dialect's ON CONFLICT insert has no cache key: it is compiled for the first batch only
+    assert inserts == [CacheStats.CACHE_MISS, CacheStats.CACHE_HIT]
+
+
+def test_a_bigger_batch_costs_no_more_statements(engine: Engine) -> None:
+    def statements(batch: str, size: int) -> int:
+        counted: list[str] = []
+
+        def record(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+            if not statement.startswith("INSERT INTO stories "):  # per story on SQLite
+                counted.append(statement)
+
+        articles = [
+            article(f"https://x.test/{batch}/{n}", " ".join(uuid.uuid4().hex for _ in range(40)))
+            for n in range(size)
+        ]
+        event.listen(engine, "after_cursor_execute", record)
+        try:
+            assert len(store(engine, articles).new) == size
+        finally:
+            event.remove(engine, "after_cursor_execute", record)
+        return len(counted)
+
+    assert statements("small", 3) == statements("big", 30)

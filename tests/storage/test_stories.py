@@ -20,13 +20,11 @@ from storage.dedup import add_articles
 from storage.fingerprints import text_hash
 from storage.models import Article, Story
 from storage.schemas import ArticleIn
-from storage.stories import (
-    StoryOptions,
+from storage.stories import StoryOptions, estimate_jaccard, fingerprint, prepare
+from storage.story_index import (
     attach_article,
-    discard_story,
-    estimate_jaccard,
-    fingerprint,
-    prepare,
+    attach_articles,
+    place_in_stories,
     story_for,
     story_outlets,
 )
@@ -218,16 +216,74 @@ def test_story_records_its_first_article_count_and_last_sighting(engine: Engine)
         assert story_outlets(session=session, story_id=story_id) == ["wire", "gazette", "herald"]
 
 
-def test_discarded_story_is_gone(engine: Engine) -> None:
+def new_article(session: Session, text: str, *, story_id: int, source: str = "wire") -> int:
+    """A bare article row in `story_id`, as `add_articles` inserts it: its id."""
+    source_id = ensure_sources(session=session, sources=[(source, "feed", f"https://{source}/")])
+    article = Article(
+        source_id=source_id[source],
+        url=f"https://{source}/{uuid.uuid4().hex}",
+        canonical_url=f"https://{source}/{uuid.uuid4().hex}",
+        title="t",
+        text=text,
+        text_hash=uuid.uuid4().hex,
+        origin="feed",
+        fetched_at=T0,
+        story_id=story_id,
+    )
+    session.add(article)
+    session.flush()
+    assert article.id is not None
+    return article.id
+
+
+def test_a_batch_puts_near_duplicates_of_each_other_in_one_story(engine: Engine) -> None:
+    texts = [WIRE, OTHER, f"{HEADER} {WIRE} {FOOTER}"]
+    with Session(engine) as session:
+        prints = [fingerprint(text, options=OPTIONS) for text in texts]
+        placed = place_in_stories(
+            session=session, entries=[(fp, "t") for fp in prints], now=T0, options=OPTIONS
+        )
+        ids = [
+            new_article(session, t, story_id=p.story_id) for t, p in zip(texts, placed, strict=True)
+        ]
+        attach_articles(session=session, placed=placed, article_ids=ids, now=T0)
+        session.commit()
+        assert [p.created for p in placed] == [True, True, False]
+        assert placed[2].story_id == placed[0].story_id != placed[1].story_id
+        story = session.get(Story, placed[0].story_id)
+        assert story is not None
+        assert (story.first_article_id, story.article_count) == (ids[0], 2)
+        # a later batch finds the story in the store
+        (again,) = place_in_stories(
+            session=session, entries=[(prints[2], "t")], now=T0, options=OPTIONS
+        )
+        assert (again.story_id, again.created) == (placed[0].story_id, False)
+
+
+def test_a_story_whose_articles_were_not_stored_is_deleted(engine: Engine) -> None:
     with Session(engine) as session:
         fp = fingerprint(WIRE, options=OPTIONS)
-        story_id, created = story_for(
-            session=session, fingerprint=fp, title="t", now=T0, options=OPTIONS
-        )
-        discard_story(session=session, story_id=story_id)
+        (placed,) = place_in_stories(session=session, entries=[(fp, "t")], now=T0, options=OPTIONS)
+        attach_articles(session=session, placed=[placed], article_ids=[None], now=T0)
         session.commit()
-        assert created
-        assert session.get(Story, story_id) is None
+        assert placed.created
+        assert session.get(Story, placed.story_id) is None
+
+
+def test_a_story_whose_starter_was_not_stored_begins_with_its_next_article(
+    engine: Engine,
+) -> None:
+    texts = [WIRE, f"{WIRE} {FOOTER}"]
+    with Session(engine) as session:
+        entries = [(fingerprint(text, options=OPTIONS), "t") for text in texts]
+        first, second = place_in_stories(session=session, entries=entries, now=T0, options=OPTIONS)
+        kept = new_article(session, texts[1], story_id=second.story_id)
+        attach_articles(session=session, placed=[first, second], article_ids=[None, kept], now=T0)
+        session.commit()
+        story = session.get(Story, first.story_id)
+        assert first.story_id == second.story_id
+        assert story is not None
+        assert (story.first_article_id, story.article_count) == (kept, 1)
 
 
 # --- the syndication set: real corpus bodies, copied and edited ---------------------
@@ -369,6 +425,33 @@ def test_syndication_set_merges_copies_and_never_footer_sharing_pairs(engine: En
     assert {level: figures.recall[level] >= floor for level, floor in FLOORS.items()} == {
         level: True for level in FLOORS
     }
+
+
+def test_a_batch_groups_the_syndication_set_as_articles_stored_one_by_one(
+    engine: Engine,
+) -> None:
+    rng = random.Random(SYNDICATION_SEED)
+    bodies = syndication_bodies(rng)[:40]
+    vocabulary = sorted({word for body in bodies for word in body.split()})
+    texts = []
+    for body in bodies:
+        original = boilerplate(body, "Valley Gazette", rng)
+        texts += [original, *variants(original, body, vocabulary, rng).values()]
+        texts.append(f"{body}\n\n{SHARED_FOOTER}")
+    rng.shuffle(texts)
+    later = T0 + OPTIONS.window + timedelta(days=1)  # the first pass is out of the window
+    with Session(engine) as session:
+        one_by_one = [store(session, text, now=T0)[1] for text in texts]
+        entries = [(fingerprint(text, options=OPTIONS), "t") for text in texts]
+        batch = place_in_stories(session=session, entries=entries, now=later, options=OPTIONS)
+    assert groups(one_by_one) == groups([placed.story_id for placed in batch])
+    assert len(set(one_by_one)) < len(texts) / 2  # copies did merge
+
+
+def groups(story_ids: list[int]) -> list[int]:
+    """Each article's story numbered by first appearance: equal lists, equal groupings."""
+    numbers: dict[int, int] = {}
+    return [numbers.setdefault(story, len(numbers)) for story in story_ids]
 
 
 def test_prepare_gives_the_hash_and_fingerprint_the_store_would_compute() -> None:
