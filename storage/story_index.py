@@ -7,8 +7,7 @@
 Each stored article has its MinHash signature and LSH band keys
 (`storage.stories.fingerprint`) in `story_signatures` and `story_bands`, so
 nothing is rebuilt between runs and finding a batch's candidates is one indexed
-`IN` query whatever the size of the store (`story_for` and `attach_article` do
-the same for one article). A candidate joins when the estimated Jaccard
+`IN` query whatever the size of the store. A candidate joins when the estimated Jaccard
 similarity of the two signatures reaches the threshold. Functions here never
 commit: the caller owns the transaction.
 
@@ -57,36 +56,6 @@ _MORE_ARTICLES = (
         last_seen_at=case((_STORIES.c.last_seen_at < _NOW, _NOW), else_=_STORIES.c.last_seen_at),
     )
 )
-
-
-def story_for(
-    *,
-    session: Session,
-    fingerprint: Fingerprint,
-    title: str,
-    now: datetime,
-    options: StoryOptions = DEFAULT_OPTIONS,
-) -> tuple[int, bool]:
-    """The story an article with this fingerprint belongs to, and whether it is new: one
-    article's `place_in_stories`."""
-    (placed,) = place_in_stories(
-        session=session, entries=[(fingerprint, title)], now=now, options=options
-    )
-    return placed.story_id, placed.created
-
-
-def attach_article(
-    *,
-    session: Session,
-    story_id: int,
-    article_id: int,
-    fingerprint: Fingerprint,
-    now: datetime,
-    created: bool,
-) -> None:
-    """One article's `attach_articles`."""
-    placed = Placed(story_id=story_id, created=created, fingerprint=fingerprint)
-    attach_articles(session=session, placed=[placed], article_ids=[article_id], now=now)
 
 
 @dataclass(frozen=True)

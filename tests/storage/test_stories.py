@@ -21,13 +21,7 @@ from storage.fingerprints import text_hash
 from storage.models import Article, Story
 from storage.schemas import ArticleIn
 from storage.stories import StoryOptions, estimate_jaccard, fingerprint, prepare
-from storage.story_index import (
-    attach_article,
-    attach_articles,
-    place_in_stories,
-    story_for,
-    story_outlets,
-)
+from storage.story_index import attach_articles, place_in_stories, story_outlets
 from tests.conftest import CORPUS, shared_path
 
 OPTIONS = StoryOptions()
@@ -131,16 +125,30 @@ def store(
     title: str = "A title",
     options: StoryOptions = OPTIONS,
 ) -> tuple[int, int, bool]:
-    """What `add_articles` does per new article: (article id, story id, story created)."""
-    source_id = ensure_sources(session=session, sources=[(source, "feed", f"https://{source}/")])[
-        source
-    ]
+    """What `add_articles` does for a batch of one new article: (article id, story id,
+    story created)."""
     fp = fingerprint(text, options=options)
-    story_id, created = story_for(
-        session=session, fingerprint=fp, title=title, now=now, options=options
+    (placed,) = place_in_stories(session=session, entries=[(fp, title)], now=now, options=options)
+    article_id = new_article(
+        session, text, story_id=placed.story_id, source=source, title=title, now=now
     )
+    attach_articles(session=session, placed=[placed], article_ids=[article_id], now=now)
+    return article_id, placed.story_id, placed.created
+
+
+def new_article(
+    session: Session,
+    text: str,
+    *,
+    story_id: int,
+    source: str = "wire",
+    title: str = "t",
+    now: datetime = T0,
+) -> int:
+    """A bare article row in `story_id`, as `add_articles` inserts it: its id."""
+    source_id = ensure_sources(session=session, sources=[(source, "feed", f"https://{source}/")])
     article = Article(
-        source_id=source_id,
+        source_id=source_id[source],
         url=f"https://{source}/{uuid.uuid4().hex}",
         canonical_url=f"https://{source}/{uuid.uuid4().hex}",
         title=title,
@@ -153,15 +161,7 @@ def store(
     session.add(article)
     session.flush()
     assert article.id is not None
-    attach_article(
-        session=session,
-        story_id=story_id,
-        article_id=article.id,
-        fingerprint=fp,
-        now=now,
-        created=created,
-    )
-    return article.id, story_id, created
+    return article.id
 
 
 def test_copy_with_other_boilerplate_joins_the_story_and_names_both_outlets(
@@ -214,26 +214,6 @@ def test_story_records_its_first_article_count_and_last_sighting(engine: Engine)
         assert story.article_count == 3
         assert (story.first_seen_at, story.last_seen_at) == (T0, T0 + timedelta(hours=5))
         assert story_outlets(session=session, story_id=story_id) == ["wire", "gazette", "herald"]
-
-
-def new_article(session: Session, text: str, *, story_id: int, source: str = "wire") -> int:
-    """A bare article row in `story_id`, as `add_articles` inserts it: its id."""
-    source_id = ensure_sources(session=session, sources=[(source, "feed", f"https://{source}/")])
-    article = Article(
-        source_id=source_id[source],
-        url=f"https://{source}/{uuid.uuid4().hex}",
-        canonical_url=f"https://{source}/{uuid.uuid4().hex}",
-        title="t",
-        text=text,
-        text_hash=uuid.uuid4().hex,
-        origin="feed",
-        fetched_at=T0,
-        story_id=story_id,
-    )
-    session.add(article)
-    session.flush()
-    assert article.id is not None
-    return article.id
 
 
 def test_a_batch_puts_near_duplicates_of_each_other_in_one_story(engine: Engine) -> None:
