@@ -234,15 +234,20 @@ def _index(
 def _count(
     session: Session, stored: dict[int, list[int]], *, started: set[int], now: datetime
 ) -> None:
-    """Each story's new articles (`stored`, by story id) recorded on it."""
+    """Each story's new articles (`stored`, by story id) recorded on it.
+
+    Stories are updated in id order, so two runs adding to the same stories lock
+    them in the same order and wait for each other instead of deadlocking.
+    """
+    by_id = sorted(stored.items())
     firsts = [
         {"story": story, "article": ids[0], "count": len(ids)}
-        for story, ids in stored.items()
+        for story, ids in by_id
         if story in started and ids
     ]
     more = [
         {"story": story, "added": len(ids), "now": now}
-        for story, ids in stored.items()
+        for story, ids in by_id
         if story not in started and ids
     ]
     empty = [story for story, ids in stored.items() if story in started and not ids]

@@ -3,6 +3,7 @@ again, whole; any other error is not retried."""
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 
@@ -77,6 +78,46 @@ def test_a_batch_failed_to_break_a_deadlock_is_stored_again_whole(postgres_url: 
         assert [a.url for a in stored.new] == ["https://b.test/1", "https://b.test/2"]
         with Session(engine) as session:
             assert session.exec(select(func.count()).select_from(Article)).one() == 4
+            counts = session.exec(text("SELECT id, article_count FROM stories ORDER BY id")).all()
+        assert [tuple(row) for row in counts] == [(one, 2), (two, 2)]
+    finally:
+        engine.dispose()
+
+
+def test_a_batch_locks_its_stories_in_id_order_so_a_rival_waits_instead_of_deadlocking(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="storage.conflicts")
+    engine = open_store(postgres_url)
+    try:
+        first, second = story_text(1), story_text(2)
+        store(engine, [article("https://a.test/1", first), article("https://a.test/2", second)])
+        with Session(engine) as session:
+            story = dict(session.exec(select(Article.url, Article.story_id)).all())
+        one, two = sorted((story["https://a.test/1"], story["https://a.test/2"]))
+        # copies of both stories, the later story's first in the batch
+        batch = [
+            article("https://b.test/2", second.replace(".", " extra.")),
+            article("https://b.test/1", first.replace(".", " extra.")),
+        ]
+        outcome: dict[str, object] = {}
+
+        def store_batch() -> None:
+            outcome["stored"] = store(engine, batch)
+
+        with engine.connect() as rival:
+            rival.execute(text("UPDATE stories SET title = title WHERE id = :id"), {"id": one})
+            storing = threading.Thread(target=store_batch)
+            storing.start()
+            wait_for_lock_waiter(engine)  # the batch waits on story one, holding neither
+            # story two is free: taken in the batch's order it would be held, a deadlock
+            rival.execute(text("UPDATE stories SET title = title WHERE id = :id"), {"id": two})
+            rival.commit()
+        storing.join(60)
+
+        assert isinstance(outcome.get("stored"), StoredBatch)
+        assert "lost a conflict" not in caplog.text
+        with Session(engine) as session:
             counts = session.exec(text("SELECT id, article_count FROM stories ORDER BY id")).all()
         assert [tuple(row) for row in counts] == [(one, 2), (two, 2)]
     finally:
