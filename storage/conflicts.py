@@ -2,8 +2,9 @@
 
     stored = retry_conflicts(lambda: store_batch(engine, batch))
 
-Two runs storing at once can take row locks in opposite orders (each counting one
-more article on two stories the other also touches): PostgreSQL breaks such a
+Two runs storing at once can take row locks in opposite orders (each inserting,
+in its feed's order, articles or alerts the other inserts too; stories are
+updated in id order, so they no longer do): PostgreSQL breaks such a
 deadlock by failing one of the transactions (SQLSTATE 40P01), as it fails one side
 of a serialization conflict (40001), and expects the client to run it again. The
 failed transaction was rolled back whole, so `work` must be a whole transaction:
