@@ -77,3 +77,17 @@ def cpu_line(name: str, spent: list[dict[str, float]]) -> str:
     roles = {role: statistics.median(s.get(role, 0.0) for s in spent) for role in names}
     shown = ", ".join(f"{role} {seconds:.2f}" for role, seconds in roles.items() if seconds > 0.005)
     return f"CPU-s, {name}: {shown}; in all {sum(roles.values()):.2f}"
+
+
+def ceiling_line(spent: list[dict[str, float]], articles: int) -> str:
+    """This process's median CPU an article, and the articles/s it caps a run at.
+
+    Extraction workers are added with cores; the run's own process (fetching,
+    storing, Prefect's client) is one, so its CPU an article bounds a run's
+    throughput however many cores extract.
+    """
+    per_article = statistics.median(s.get(SELF, 0.0) for s in spent) / articles
+    return (
+        f"{SELF}: {1000 * per_article:.1f} ms of CPU an article (the run's fixed costs "
+        f"included): at most {1 / per_article:.0f} articles/s, however many cores extract"
+    )

@@ -33,7 +33,9 @@ directory, no per-host delay, a Prefect test server started beforehand:
 `benchmarks.stages`): where the run's time goes.
 
 "cores busy" is the machine's busy CPU time (from /proc/stat) over wall time;
-the CPU-s lines say which processes spent it (see `benchmarks.cpu`).
+the CPU-s lines say which processes spent it (see `benchmarks.cpu`), and the
+last one what the run's own process costs an article: the throughput it caps
+a run at, however many cores extract.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.baseline import trafilatura_text
-from benchmarks.cpu import cpu_line, cpu_snapshot
+from benchmarks.cpu import ceiling_line, cpu_line, cpu_snapshot
 from flows.errors import ExtractError
 from flows.items import Candidate
 from flows.pool import ExtractionPool
@@ -271,6 +273,7 @@ class Rounds:
         )
         for name, spent in self.cpu.items():
             print(f"  {cpu_line(name, spent)}")
+        print(f"  {ceiling_line(self.cpu['the flow'], pages)}")
         return seconds
 
 
