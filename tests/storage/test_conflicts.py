@@ -39,38 +39,60 @@ def store(engine: Engine, articles: list[ArticleIn]) -> StoredBatch:
     return store_and_match(articles, engine=engine, rules=RuleSet([]), source_ids=ids, run_id=None)
 
 
+FIRST, SECOND = story_text(1), story_text(2)
+HOLD_STORY = text("UPDATE stories SET title = title WHERE id = :id")
+
+
+def two_stories(engine: Engine) -> tuple[int, int]:
+    """The stories of a.test/1 and a.test/2, stored first: their ids, in that order."""
+    store(engine, [article("https://a.test/1", FIRST), article("https://a.test/2", SECOND)])
+    with Session(engine) as session:
+        story = dict(session.exec(select(Article.url, Article.story_id)).all())
+    return story["https://a.test/1"], story["https://a.test/2"]
+
+
+def copy_of(number: int) -> ArticleIn:
+    """Another outlet's copy of a.test/`number`, one word added: it joins that story."""
+    body = FIRST if number == 1 else SECOND
+    return article(f"https://b.test/{number}", body.replace(".", " extra."))
+
+
+def storing(engine: Engine, batch: list[ArticleIn]) -> tuple[threading.Thread, dict[str, object]]:
+    """`store(engine, batch)` started in a thread, and where its outcome lands once joined:
+    "stored", or "error"."""
+    outcome: dict[str, object] = {}
+
+    def store_batch() -> None:
+        try:
+            outcome["stored"] = store(engine, batch)
+        except Exception as error:  # reported by the caller's assertions
+            outcome["error"] = error
+
+    thread = threading.Thread(target=store_batch)
+    thread.start()
+    return thread, outcome
+
+
+def story_counts(engine: Engine) -> list[tuple[int, int]]:
+    with Session(engine) as session:
+        rows = session.exec(text("SELECT id, article_count FROM stories ORDER BY id")).all()
+    return [tuple(row) for row in rows]
+
+
 def test_a_batch_failed_to_break_a_deadlock_is_stored_again_whole(postgres_url: str) -> None:
     engine = open_store(postgres_url)
     try:
-        first, second = story_text(1), story_text(2)
-        store(engine, [article("https://a.test/1", first), article("https://a.test/2", second)])
-        with Session(engine) as session:
-            story = dict(session.exec(select(Article.url, Article.story_id)).all())
-        one, two = story["https://a.test/1"], story["https://a.test/2"]
-        # the same two stories again from another outlet, one word changed each
-        batch = [
-            article("https://b.test/1", first.replace(".", " extra.")),
-            article("https://b.test/2", second.replace(".", " extra.")),
-        ]
-        outcome: dict[str, object] = {}
-
-        def store_batch() -> None:
-            try:
-                outcome["stored"] = store(engine, batch)
-            except Exception as error:  # reported by the assertion below
-                outcome["error"] = error
-
+        one, two = two_stories(engine)
         with engine.connect() as rival:
             # another run holds story two, so the batch takes story one and waits on two ...
-            rival.execute(text("UPDATE stories SET title = title WHERE id = :id"), {"id": two})
-            storing = threading.Thread(target=store_batch)
-            storing.start()
+            rival.execute(HOLD_STORY, {"id": two})
+            thread, outcome = storing(engine, [copy_of(1), copy_of(2)])
             wait_for_lock_waiter(engine)
             # ... and the other run then waits on story one: a deadlock, which the batch's
             # transaction (waiting longest) is failed to break
-            rival.execute(text("UPDATE stories SET title = title WHERE id = :id"), {"id": one})
+            rival.execute(HOLD_STORY, {"id": one})
             rival.commit()
-        storing.join(60)
+        thread.join(60)
 
         assert "error" not in outcome, outcome.get("error")
         stored = outcome["stored"]
@@ -78,8 +100,7 @@ def test_a_batch_failed_to_break_a_deadlock_is_stored_again_whole(postgres_url: 
         assert [a.url for a in stored.new] == ["https://b.test/1", "https://b.test/2"]
         with Session(engine) as session:
             assert session.exec(select(func.count()).select_from(Article)).one() == 4
-            counts = session.exec(text("SELECT id, article_count FROM stories ORDER BY id")).all()
-        assert [tuple(row) for row in counts] == [(one, 2), (two, 2)]
+        assert story_counts(engine) == [(one, 2), (two, 2)]
     finally:
         engine.dispose()
 
@@ -90,36 +111,22 @@ def test_a_batch_locks_its_stories_in_id_order_so_a_rival_waits_instead_of_deadl
     caplog.set_level(logging.INFO, logger="storage.conflicts")
     engine = open_store(postgres_url)
     try:
-        first, second = story_text(1), story_text(2)
-        store(engine, [article("https://a.test/1", first), article("https://a.test/2", second)])
-        with Session(engine) as session:
-            story = dict(session.exec(select(Article.url, Article.story_id)).all())
-        one, two = sorted((story["https://a.test/1"], story["https://a.test/2"]))
-        # copies of both stories, the later story's first in the batch
-        batch = [
-            article("https://b.test/2", second.replace(".", " extra.")),
-            article("https://b.test/1", first.replace(".", " extra.")),
-        ]
-        outcome: dict[str, object] = {}
-
-        def store_batch() -> None:
-            outcome["stored"] = store(engine, batch)
-
+        one, two = two_stories(engine)
+        assert one < two
         with engine.connect() as rival:
-            rival.execute(text("UPDATE stories SET title = title WHERE id = :id"), {"id": one})
-            storing = threading.Thread(target=store_batch)
-            storing.start()
+            rival.execute(HOLD_STORY, {"id": one})
+            # the later story's copy first in the batch
+            thread, outcome = storing(engine, [copy_of(2), copy_of(1)])
             wait_for_lock_waiter(engine)  # the batch waits on story one, holding neither
             # story two is free: taken in the batch's order it would be held, a deadlock
-            rival.execute(text("UPDATE stories SET title = title WHERE id = :id"), {"id": two})
+            rival.execute(HOLD_STORY, {"id": two})
             rival.commit()
-        storing.join(60)
+        thread.join(60)
 
-        assert isinstance(outcome.get("stored"), StoredBatch)
+        assert "error" not in outcome, outcome.get("error")
+        assert isinstance(outcome["stored"], StoredBatch)
         assert "lost a conflict" not in caplog.text
-        with Session(engine) as session:
-            counts = session.exec(text("SELECT id, article_count FROM stories ORDER BY id")).all()
-        assert [tuple(row) for row in counts] == [(one, 2), (two, 2)]
+        assert story_counts(engine) == [(one, 2), (two, 2)]
     finally:
         engine.dispose()
 
