@@ -14,7 +14,7 @@ from alerts.backfill import backfill_rule
 from alerts.bundles import DigestState, digest_states
 from alerts.channels import AppriseChannel, Channel, EmailChannel, WebhookChannel
 from alerts.errors import AlertsError, DeliveryError, QueryError
-from alerts.firstcontact import DEFAULT_BACKFILL
+from alerts.firstcontact import DEFAULT_BACKFILL, rule_gates
 from alerts.index import Document
 from alerts.ledger import Fired, record_alerts
 from alerts.match import Match
@@ -75,5 +75,6 @@ __all__ = [
     "record_alerts",
     "redact_url",
     "requeue",
+    "rule_gates",
     "verify_signature",
 ]

@@ -1,6 +1,6 @@
 """First contact: a new rule, a changed query or a new feed does not flood the channels.
 
-    gates = register_rules(session=session, rules=rules.rules, since=batch_time(articles, now=now))
+    gates = rule_gates(session=session, rules=rules.rules, articles=articles, now=now)
     sources = source_infos(session=session, source_ids={a.source_id for a in articles})
     fresh = is_fresh(article, sources[article.source_id], backfill=windows, now=now)
 
@@ -115,6 +115,13 @@ def register_rules(
         table = RuleState.__table__  # type: ignore[attr-defined]
         session.execute(insert_ignoring_conflicts(session, table), new)
     return gates
+
+
+def rule_gates(
+    *, session: Session, rules: Sequence[Rule], articles: Sequence[Article], now: datetime
+) -> dict[str, datetime]:
+    """`register_rules` as of the time the batch `articles` was stored (`batch_time`)."""
+    return register_rules(session=session, rules=rules, since=batch_time(articles, now=now))
 
 
 def batch_time(articles: Sequence[Article], *, now: datetime) -> datetime:

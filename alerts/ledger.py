@@ -30,10 +30,9 @@ from sqlmodel import Session, col, func, select
 from alerts.bundles import break_storm
 from alerts.firstcontact import (
     SourceInfo,
-    batch_time,
     is_fresh,
     is_history,
-    register_rules,
+    rule_gates,
     source_infos,
 )
 from alerts.match import Match
@@ -76,6 +75,7 @@ def record_alerts(
     first_poll: Collection[str] | None = None,
     now: datetime | None = None,
     matched: Mapping[str, list[tuple[Rule, Match]]] | None = None,
+    gates: Mapping[str, datetime] | None = None,
 ) -> list[Fired]:
     """Match every rule against every newly stored article: new alerts with their
     deliveries, later outlets of an alerted story attached.
@@ -84,7 +84,9 @@ def record_alerts(
     everything; a source not named: 24 hours). `first_poll` names the sources on their
     first poll; None lets the store tell (no successful poll recorded yet). `matched`
     holds articles' matches made already, by canonical URL, from exactly the title,
-    text, source, URL and language stored (`RuleSet.matches_article`).
+    text, source, URL and language stored (`RuleSet.matches_article`). `gates` are the
+    rules' gates as `alerts.rule_gates` returned them in a committed transaction of the
+    same run (the rules table is then not read again); None reads and registers them.
     """
     if not articles:
         return []
@@ -98,6 +100,7 @@ def record_alerts(
         backfill=dict(backfill or {}),
         sources=sources,
         matched=matched or {},
+        gates=dict(gates) if gates is not None else None,
     )
     fired = recorder.add(articles)
     recorder.break_storms()
@@ -126,7 +129,8 @@ class Recorder:
     sources: dict[int, SourceInfo] = field(default_factory=dict)
     created: dict[str, list[str]] = field(default_factory=dict)  # rule → new alert ids
     runs: dict[str, set[int | None]] = field(default_factory=dict)  # rule → runs that fired it
-    _gates: dict[str, datetime] | None = None  # rule → stored before this is history
+    # rule → stored before this is history; None: read (and registered) by the first `add`
+    gates: dict[str, datetime] | None = None
     _known: dict[tuple[str, int], str] = field(default_factory=dict)  # (rule, story) → alert
     # canonical URL → the article's matches, made already (by an extraction worker)
     matched: Mapping[str, list[tuple[Rule, Match]]] = field(default_factory=dict)
@@ -136,9 +140,13 @@ class Recorder:
 
     def add(self, articles: Sequence[Article]) -> list[Fired]:
         """Match `articles`; returns the alerts they created."""
-        if self._gates is None:
-            since = batch_time(articles, now=self.now) if self.first_contact else self.now
-            self._gates = register_rules(session=self.session, rules=self.rules.rules, since=since)
+        if self.gates is None:
+            self.gates = rule_gates(
+                session=self.session,
+                rules=self.rules.rules,
+                articles=articles if self.first_contact else (),
+                now=self.now,
+            )
         unknown = {a.source_id for a in articles} - self.sources.keys()
         if unknown:
             self.sources |= source_infos(session=self.session, source_ids=unknown)
@@ -225,7 +233,7 @@ class Recorder:
 
     def _record(self, article: Article, rule: Rule, match: Match) -> None:
         assert article.id is not None
-        gate = (self._gates or {}).get(rule.name)
+        gate = (self.gates or {}).get(rule.name)
         if self.first_contact and is_history(article, gate):
             return
         existing = self._known.get((rule.name, article.story_id))

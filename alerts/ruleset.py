@@ -31,6 +31,7 @@ class RuleSet:
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = tuple(rules)
+        self._by_name = {rule.name: rule for rule in self.rules}
         self._roots: tuple[Node, ...] = tuple(rule.compiled.root for rule in self.rules)
         self._index = TriggerIndex.of(self._roots)
 
@@ -50,7 +51,7 @@ class RuleSet:
     def named(self, found: Sequence[tuple[str, Match]]) -> list[tuple[Rule, Match]]:
         """Matches made elsewhere (by rule name, e.g. in a worker process) with this set's
         rules; a name this set does not have is dropped."""
-        by_name = {rule.name: rule for rule in self.rules}
+        by_name = self._by_name
         return [(by_name[name], match) for name, match in found if name in by_name]
 
     def matches(self, document: Document) -> list[tuple[Rule, Match]]:

@@ -111,12 +111,14 @@ async def _run_stage(
             return extracted.articles
 
         extracting = [asyncio.create_task(extract(n, b)) for n, b in enumerate(parts, start=1)]
+        gates = None  # the rules' gates, from the first batch on, as the flow keeps them
         for number, extraction in enumerate(extracting, start=1):
             articles = await extraction
             if engine is not None:
-                await store_task.fn(
-                    articles, settings, rules, engine, source_ids, None, number, len(parts)
+                stored = await store_task.fn(
+                    articles, settings, rules, engine, source_ids, None, gates, number, len(parts)
                 )
+                gates = stored.gates if stored.gates is not None else gates
 
 
 def _source_ids(settings: Settings, engine: Engine) -> dict[str, int]:

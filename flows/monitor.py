@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 
@@ -81,6 +82,7 @@ async def store_task(
     engine: Engine,
     source_ids: dict[str, int],
     run_id: int | None,
+    gates: dict[str, datetime] | None,
     number: int,
     total: int,
 ) -> StoredBatch:
@@ -94,6 +96,7 @@ async def store_task(
         run_id=run_id,
         stories=settings.stories.options(),
         backfill=settings.backfill_windows(),
+        gates=gates,
     )
 
 
@@ -158,6 +161,7 @@ class _Run:
     feed_states: dict[str, FeedState] = field(default_factory=dict)
     extract: Extractor | None = None
     rules: RuleSet = field(default_factory=lambda: RuleSet(()))
+    gates: dict[str, datetime] | None = None  # the rules' gates, once a batch registered them
 
 
 async def _run(settings: Settings, engine: Engine, *, ignore_backoff: bool) -> RunSummary:
@@ -351,9 +355,12 @@ async def _store(run: _Run, articles: list[ArticleIn], number: int, total: int) 
         quote(run.engine),
         quote(run.source_ids),
         run.summary.run_id,
+        quote(run.gates),
         number,
         total,
     )
+    if stored.gates is not None:
+        run.gates = stored.gates
     _account(stored, run.summary)
 
 

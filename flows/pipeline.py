@@ -12,13 +12,13 @@ import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from alerts import Fired, Match, Rule, RuleSet, record_alerts
+from alerts import Fired, Match, Rule, RuleSet, record_alerts, rule_gates
 from flows.errors import (
     ExtractError,
     FetchError,
@@ -45,6 +45,7 @@ from storage import (
     canonical_url,
     seen_guids,
     stored_urls,
+    utcnow,
 )
 from storage.conflicts import retry_conflicts
 
@@ -280,6 +281,7 @@ class StoredBatch:
     updated: list[ArticleIn] = field(default_factory=list)  # a new version of a stored article
     duplicates: list[tuple[ArticleIn, str]] = field(default_factory=list)
     fired: list[Fired] = field(default_factory=list)
+    gates: dict[str, datetime] | None = None  # the rules' gates, committed (see store_and_match)
 
 
 def store_and_match(
@@ -291,14 +293,20 @@ def store_and_match(
     run_id: int | None,
     stories: StoryOptions | None = None,
     backfill: Mapping[str, timedelta | None] | None = None,
+    gates: Mapping[str, datetime] | None = None,
 ) -> StoredBatch:
     """Store the batch and record the alerts it fires in one transaction: an article is
     never committed without its alerts and their pending deliveries; a transaction that
     PostgreSQL fails to end a deadlock with another run is run again. `backfill` is each
-    source's first-poll alert window (see `alerts.record_alerts`)."""
+    source's first-poll alert window (see `alerts.record_alerts`).
+
+    `gates` are the rules' gates an earlier batch of the run returned (`StoredBatch.gates`):
+    the first batch with new articles registers the run's rules and reads their gates, the
+    later ones reuse them instead of reading every rule's row again (with 10,000 rules,
+    ~0.1 s a batch). They hold for the whole run: its rules do not change while it runs."""
     by_url = {canonical_url(a.url): a for a in articles}
 
-    def transaction() -> tuple[Stored, list[Fired]]:
+    def transaction() -> tuple[Stored, list[Fired], Mapping[str, datetime] | None]:
         with Session(engine) as session:
             stored = add_articles(
                 session=session,
@@ -307,23 +315,29 @@ def store_and_match(
                 run_id=run_id,
                 stories=stories,
             )
+            now, known = utcnow(), gates
+            if known is None and stored.new:
+                known = rule_gates(session=session, rules=rules.rules, articles=stored.new, now=now)
             fired = record_alerts(
                 session=session,
                 rules=rules,
                 articles=stored.new,
                 backfill=backfill,
+                now=now,
                 matched=_matched_already(by_url, rules),
+                gates=known,
             )
             session.commit()
-        return stored, fired
+        return stored, fired, known
 
     # a run storing at the same time may deadlock with this one on PostgreSQL: run it again
-    stored, fired = retry_conflicts(transaction)
+    stored, fired, known = retry_conflicts(transaction)
     return StoredBatch(
         new=[by_url[row.canonical_url] for row in stored.new],
         updated=[by_url[row.canonical_url] for row in stored.updated],
         duplicates=list(stored.duplicates),
         fired=fired,
+        gates=dict(known) if known is not None else None,
     )
 
 

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -332,3 +333,38 @@ def test_worker_matches_are_used_only_while_the_text_is_the_one_they_were_made_f
     found = _matched_already({"https://c.example/a": fresh, "https://c.example/b": edited}, rules)
 
     assert found == {"https://c.example/a": [(rules.rules[0], match)]}
+
+
+def test_later_batches_of_a_run_reuse_the_rule_gates_the_first_one_registered(
+    engine: Engine,
+) -> None:
+    from alerts import Rule
+
+    rules = RuleSet([Rule(name="launchers", query='"missile launcher"')])
+    ids = source_ids(engine)
+    reads: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if " rules" in statement:
+            reads.append(statement)
+
+    def batch(number: int) -> list[ArticleIn]:
+        words = " ".join(f"w{number}x{n}" for n in range(30))  # another story each time
+        text = f"The army showed a new missile launcher. {words}"
+        url = f"https://a.test/{number}"
+        return [ArticleIn(url=url, source="news", title=f"t{number}", text=text, origin="page")]
+
+    event.listen(engine, "after_cursor_execute", record)
+    try:
+        first = store_and_match(batch(1), engine=engine, rules=rules, source_ids=ids, run_id=None)
+        touched_first, reads[:] = len(reads), []
+        second = store_and_match(
+            batch(2), engine=engine, rules=rules, source_ids=ids, run_id=None, gates=first.gates
+        )
+    finally:
+        event.remove(engine, "after_cursor_execute", record)
+
+    assert touched_first >= 2  # the rule's row read, and inserted: it is new
+    assert reads == []
+    assert first.gates is not None and set(first.gates) == {"launchers"}
+    assert [fired.rule for fired in first.fired + second.fired] == ["launchers", "launchers"]
