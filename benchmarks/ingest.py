@@ -1,6 +1,6 @@
 """Article extraction throughput and quality against trafilatura alone.
 
-    python -m benchmarks.ingest [--repeat 3] [--workers N] [--end-to-end [--stages]]
+    python -m benchmarks.ingest [--repeat 3] [--workers N] [--end-to-end [--stages] [--rules N]]
 
 Loads the annotated article pages of ../shared/corpus/articles and extracts
 all of them, worker pools started beforehand (start-up printed apart):
@@ -17,7 +17,7 @@ of word 4-gram shingles per page, averaged over pages, and F1 of the averages.
 
 `--end-to-end` also times whole monitoring runs: the pages served on 127.0.0.1
 (by a server in its own process) behind a generated RSS feed, 1,000 rules of
-quoted corpus phrases, a SQLite store migrated beforehand in a temporary
+quoted corpus phrases (`--rules`), a SQLite store migrated beforehand in a temporary
 directory, no per-host delay, a Prefect test server started beforehand:
 
   run        the `monitor` flow called in this process after one warm-up run
@@ -62,6 +62,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alerts.words import split_words
 from benchmarks.baseline import trafilatura_text
 from benchmarks.cpu import ceiling_line, cpu_line, cpu_snapshot
 from flows.errors import ExtractError
@@ -191,27 +192,30 @@ respect_robots = false
 """
 
 
-def end_to_end(pages: list[Page], *, workers: int, repeat: int, stages: bool) -> None:
-    """Monitoring runs over the served pages, `repeat` rounds each also timing trafilatura
-    alone (and with `stages`, the stages of `benchmarks.stages`): medians and their ratios."""
+def end_to_end(
+    pages: list[Page], *, workers: int, repeat: int, stages: bool, rules: int = RULES
+) -> None:
+    """Monitoring runs over the served pages with `rules` rules, `repeat` rounds each also
+    timing trafilatura alone (and with `stages`, the stages of `benchmarks.stages`): medians
+    and their ratios."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from prefect.testing.utilities import prefect_test_harness
 
-    rules = phrases(pages, RULES)
+    phrased = phrases(pages, rules)
     context = multiprocessing.get_context("forkserver")
     with (
         served(pages) as feed,
         prefect_test_harness(server_startup_timeout=60),
         ProcessPoolExecutor(max_workers=workers, mp_context=context) as executor,
     ):
-        with fresh_config(feed=None, rules=rules) as config:  # what a serving process did before
+        with fresh_config(feed=None, rules=phrased) as config:  # what a serving process did
             timed_flow(config)
         rounds = Rounds()
         for _ in range(repeat):
-            rounds.run(pages, executor, feed=feed, rules=rules, stages=stages)
+            rounds.run(pages, executor, feed=feed, rules=phrased, stages=stages)
         seconds = rounds.report(len(pages))
-        with fresh_config(feed=feed, rules=rules) as config:
+        with fresh_config(feed=feed, rules=phrased) as config:
             cli_seconds = timed_cli(config)
         print(
             f"CLI: `newswatch run` in a fresh process {cli_seconds:.2f}s, of which "
@@ -360,14 +364,18 @@ def serve(server: Any, pages: list[Page]) -> str:
 
 
 def phrases(pages: list[Page], count: int) -> list[str]:
-    """`count` distinct quoted phrases of the annotated bodies, picked with a fixed seed."""
+    """`count` distinct quoted phrases of the annotated bodies, picked with a fixed seed;
+    each is PHRASE_WORDS words to the rules too (a run of CJK characters is one `\\w+`
+    token, and as many words as characters to a rule)."""
     rng = random.Random(7)
     found: set[str] = set()
     while len(found) < count:
         tokens = _TOKEN.findall(rng.choice(pages).truth.lower())
         if len(tokens) > PHRASE_WORDS:
             start = rng.randrange(len(tokens) - PHRASE_WORDS)
-            found.add(" ".join(tokens[start : start + PHRASE_WORDS]))
+            phrase = " ".join(tokens[start : start + PHRASE_WORDS])
+            if len(split_words(phrase)[1::2]) == PHRASE_WORDS:
+                found.add(phrase)
     return sorted(found)
 
 
@@ -396,13 +404,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--stages", action="store_true", help="with --end-to-end: where a run's time goes"
     )
+    parser.add_argument(
+        "--rules", type=int, default=RULES, help="with --end-to-end: rules the runs match"
+    )
     args = parser.parse_args(argv)
     if not (args.corpus / "ground-truth.json").exists():
         parser.exit(1, f"{args.corpus}: no ground-truth.json, the article corpus is absent\n")
     pages = load_pages(args.corpus)
     asyncio.run(compare(pages, workers=args.workers, repeat=args.repeat))
     if args.end_to_end:
-        end_to_end(pages, workers=args.workers, repeat=args.repeat, stages=args.stages)
+        end_to_end(
+            pages, workers=args.workers, repeat=args.repeat, stages=args.stages, rules=args.rules
+        )
 
 
 if __name__ == "__main__":
