@@ -34,6 +34,7 @@ from alerts import DEFAULT_BACKFILL, Channel, RetryPolicy, Rule
 from flows.durations import DEFAULT_EVERY, check_cron, check_every, parse_duration
 from flows.errors import ConfigError
 from flows.fetch import FetchOptions
+from flows.gcpause import gc_paused
 from storage import StoryOptions
 
 DEFAULT_CONFIG = Path("newswatch.toml")
@@ -255,7 +256,8 @@ def load_settings(path: Path, *, environ: Mapping[str, str] | None = None) -> Se
     if environ.get(DATABASE_URL_VARIABLE):
         raw["database"] = {**raw["database"], "url": environ[DATABASE_URL_VARIABLE]}
     try:
-        settings = Settings(path=path.resolve(), **raw)
+        with gc_paused():  # thousands of rules: see flows.gcpause
+            settings = Settings(path=path.resolve(), **raw)
     except ValidationError as error:
         raise _config_error(error, path=path) from None
     return _with_resolved_database(settings)

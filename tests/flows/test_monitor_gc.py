@@ -1,9 +1,17 @@
-"""The monitor flow keeps a process's imports out of full garbage collections, once."""
+"""What the monitor flow does once per process, and builds without collector passes: its
+imports kept out of full garbage collections, its rules compiled once."""
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
+
+import pytest
+
+from alerts import Rule
+from flows.gcpause import gc_paused
+from flows.monitor import compiled_rules
 
 FREEZE_TWICE = """
 import gc
@@ -23,3 +31,32 @@ def test_a_process_freezes_what_it_loaded_before_its_first_run_only() -> None:
     first, second = map(int, done.stdout.split())
     assert first > 100_000  # Prefect, SQLAlchemy and trafilatura's objects
     assert second == first  # a later run's objects stay collectable
+
+
+def test_gc_paused_resumes_the_collector_after_its_body_even_one_that_raises() -> None:
+    assert gc.isenabled()
+    with pytest.raises(ValueError), gc_paused():
+        assert not gc.isenabled()
+        raise ValueError("a rule failed")
+    assert gc.isenabled()
+
+
+def test_a_nested_gc_pause_leaves_the_collector_paused_for_the_outer_one() -> None:
+    with gc_paused():
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_rules_are_compiled_once_while_the_config_keeps_them() -> None:
+    def config(query: str) -> tuple[Rule, ...]:  # each run reads its config afresh
+        return (Rule(name="launchers", query=query), Rule(name="floods", query="flood*"))
+
+    first = compiled_rules(config('"missile launcher"'))
+    again = compiled_rules(config('"missile launcher"'))
+    edited = compiled_rules(config('"missile launchers"'))
+
+    assert again is first
+    assert edited is not first
+    assert [rule.query for rule in edited.rules] == ['"missile launchers"', "flood*"]
