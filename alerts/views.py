@@ -10,12 +10,14 @@ finds alerts whose digest is dead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from storage import Alert, AlertArticle, Article, Delivery
 
@@ -53,39 +55,62 @@ class AlertView:
 
 
 def list_alerts(
-    *, session: Session, status: str | None = None, limit: int | None = None
+    *,
+    session: Session,
+    status: str | None = None,
+    limit: int | None = None,
+    run_id: int | None = None,
+    rule: str | None = None,
 ) -> list[AlertView]:
     """Alerts, newest first; with `status`, only those with a delivery in that state
-    (pending, sending, sent, dead or held; bundled ones count with their bundle's)."""
+    (pending, sending, sent, dead or held; bundled ones count with their bundle's); with
+    `run_id` or `rule`, only those that run recorded or that rule fired; at most `limit`.
+    Read a page at a time, so a store of months of alerts is not loaded to show a few."""
     query = (
         select(Alert, Article)
         .join(Article, col(Article.id) == col(Alert.article_id))
         .order_by(col(Alert.created_at).desc(), col(Alert.id))
     )
-    rows = session.exec(query).all()
-    ids = [alert.id for alert, _ in rows]
-    deliveries, outlets = _deliveries(session, ids), _outlets(session, ids)
-    views = []
-    for alert, article in rows:
-        states = {d.channel: state for d, state in deliveries.get(alert.id, [])}
-        if status is not None and all(state["status"] != status for state in states.values()):
-            continue
-        views.append(
-            AlertView(
-                alert.id,
-                alert.rule,
-                alert.story_id,
-                article.url,
-                article.title,
-                alert.snippet,
-                alert.created_at,
-                outlets.get(alert.id, []),
-                states,
+    if run_id is not None:
+        query = query.where(col(Alert.run_id) == run_id)
+    if rule is not None:
+        query = query.where(col(Alert.rule) == rule)
+    views: list[AlertView] = []
+    for rows in _pages(session, query):
+        ids = [alert.id for alert, _ in rows]
+        deliveries, outlets = _deliveries(session, ids), _outlets(session, ids)
+        for alert, article in rows:
+            states = {d.channel: state for d, state in deliveries.get(alert.id, [])}
+            if status is not None and all(s["status"] != status for s in states.values()):
+                continue
+            views.append(
+                AlertView(
+                    alert.id,
+                    alert.rule,
+                    alert.story_id,
+                    article.url,
+                    article.title,
+                    alert.snippet,
+                    alert.created_at,
+                    outlets.get(alert.id, []),
+                    states,
+                )
             )
-        )
-        if limit is not None and len(views) >= limit:
-            break
+            if limit is not None and len(views) >= limit:
+                return views
     return views
+
+
+def _pages(session: Session, query: Select[tuple[Alert, Article]]) -> Iterator[list[Any]]:
+    """The rows of `query`, _CHUNK at a time."""
+    offset = 0
+    while True:
+        rows = list(session.exec(query.offset(offset).limit(_CHUNK)).all())
+        if rows:
+            yield rows
+        if len(rows) < _CHUNK:
+            return
+        offset += _CHUNK
 
 
 def _chunks(ids: list[str]) -> Iterable[list[str]]:

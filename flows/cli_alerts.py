@@ -62,17 +62,29 @@ def alerts_list(
     status: Annotated[
         DeliveryStatus | None, typer.Option(help="Only alerts with a delivery in this state.")
     ] = None,
+    run: Annotated[
+        int | None, typer.Option(help="Only alerts this run recorded (the id `run` prints).")
+    ] = None,
+    rule: Annotated[str | None, typer.Option(help="Only alerts this rule fired.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many, the newest.")] = None,
 ) -> None:
     """List alerts, newest first, with their outlets and each channel's delivery.
 
     Per channel: status, attempts, last error, next attempt, sent time.
 
-    Example: newswatch alerts list --status dead --json
+    Examples: newswatch alerts list --status dead --json;
+    newswatch alerts list --run 12 --rule launchers --limit 20
     """
 
     settings = settings_from(config)
     with open_engine(settings) as engine, Session(engine) as session:
-        views = list_alerts(session=session, status=status.value if status else None)
+        views = list_alerts(
+            session=session,
+            status=status.value if status else None,
+            run_id=run,
+            rule=rule,
+            limit=limit,
+        )
     if as_json:
         print_json([view.to_dict() for view in views])
         return
