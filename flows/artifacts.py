@@ -5,9 +5,15 @@
 Each is an artifact of the flow run: a markdown summary (per source: found,
 new, duplicates, skipped and failures with reasons, time), a table of alerts
 (rule, title, outlets, link) and a table of the sources failing after the run.
+
+A table shows at most ARTIFACT_ROWS alerts and says where the rest are: the
+server refuses an artifact's event past 1.5 MB (~8,000 alerts: it was refused
+with 10,000 rules), and nobody reads a table that long in a browser.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from sqlalchemy.engine import Engine
@@ -16,6 +22,8 @@ from sqlmodel import Session
 from alerts import alert_outlets
 from flows.summary import RunSummary, SourceReport
 from storage import source_states
+
+ARTIFACT_ROWS = 500
 
 
 async def publish(summary: RunSummary, *, engine: Engine) -> None:
@@ -27,7 +35,9 @@ async def publish(summary: RunSummary, *, engine: Engine) -> None:
         description=f"newswatch run {summary.run_id}",
     )
     if summary.alerts:
-        await _publish_alerts(summary, outlets=_outlets(summary, engine))
+        outlets = _outlets(summary.alerts[:ARTIFACT_ROWS], engine)
+        rows, description = alerts_table(summary, outlets)
+        await acreate_table_artifact(key="newswatch-alerts", table=rows, description=description)
     await _publish_failing_sources(summary, engine)
 
 
@@ -43,25 +53,32 @@ def source_line(r: SourceReport) -> str:
     return f"{r.name} ({r.kind}): {counts} in {r.seconds:.1f} s{failed}"
 
 
-def _outlets(summary: RunSummary, engine: Engine) -> dict[str, list[str]]:
-    """The outlets of each alert this run fired, as the store now has them."""
+def _outlets(alerts: list[dict[str, Any]], engine: Engine) -> dict[str, list[str]]:
+    """The outlets of each of `alerts`, as the store now has them."""
     with Session(engine) as session:
-        return alert_outlets(session=session, ids=[alert["id"] for alert in summary.alerts])
+        return alert_outlets(session=session, ids=[alert["id"] for alert in alerts])
 
 
-async def _publish_alerts(summary: RunSummary, *, outlets: dict[str, list[str]]) -> None:
-    await acreate_table_artifact(
-        key="newswatch-alerts",
-        table=[
-            {
-                "rule": a["rule"],
-                "title": a["title"],
-                "outlets": ", ".join(outlets.get(a["id"]) or [a["source"] or ""]),
-                "link": a["url"],
-            }
-            for a in summary.alerts
-        ],
-        description="alerts fired in this run",
+def alerts_table(
+    summary: RunSummary, outlets: dict[str, list[str]]
+) -> tuple[list[dict[str, str]], str]:
+    """The rows of the run's alerts table, its first ARTIFACT_ROWS alerts (`outlets`: theirs
+    by alert id), and its description, which says where the rest are."""
+    shown = summary.alerts[:ARTIFACT_ROWS]
+    rows = [
+        {
+            "rule": a["rule"],
+            "title": a["title"],
+            "outlets": ", ".join(outlets.get(a["id"]) or [a["source"] or ""]),
+            "link": a["url"],
+        }
+        for a in shown
+    ]
+    if len(shown) == len(summary.alerts):
+        return rows, "alerts fired in this run"
+    return rows, (
+        f"the first {len(shown)} of the {len(summary.alerts)} alerts fired in this run; "
+        f"`newswatch alerts list --run {summary.run_id}` lists them all"
     )
 
 

@@ -13,6 +13,7 @@ from flows.errors import shown_url
 from flows.pipeline import Failure
 from storage import ArticleIn
 
+SECTION_ROWS = 100  # rows of a markdown section; a line says how many more and where
 _MARKUP = re.compile(r"([\\`*_{}\[\]()<>#!~&])")  # markdown's and HTML's special characters
 _URL_BREAKERS = frozenset(" ()<>[]\\`\"'")  # would end a link's target or break out of it
 
@@ -138,18 +139,24 @@ class RunSummary:
             ["rule", "title", "channels"],
             [
                 [a["rule"], _link(a["title"], a["url"]), ", ".join(a["channels"])]
-                for a in self.alerts
+                for a in self.alerts[:SECTION_ROWS]
             ],
+            total=len(self.alerts),
+            rest=f"`newswatch alerts list --run {self.run_id}` lists them all",
         )
         lines += _section(
             "Failures",
             ["source", "input", "reason"],
-            [[f.source, shown_url(f.target), f.reason] for f in self.failures],
+            [[f.source, shown_url(f.target), f.reason] for f in self.failures[:SECTION_ROWS]],
+            total=len(self.failures),
+            rest="the run's log has each, and its row in the store (`runs.summary`)",
         )
         lines += _section(
             "Pages skipped as not articles",
             ["source", "page", "reason"],
-            [[p.source, shown_url(p.target), p.reason] for p in self.not_articles],
+            [[p.source, shown_url(p.target), p.reason] for p in self.not_articles[:SECTION_ROWS]],
+            total=len(self.not_articles),
+            rest="the run's row in the store (`runs.summary`) lists them all",
         )
         lines += _section(
             "Deliveries waiting",
@@ -162,12 +169,18 @@ class RunSummary:
         return "\n".join(lines) + "\n"
 
 
-def _section(title: str, header: list[str], rows: list[list[str]]) -> list[str]:
+def _section(
+    title: str, header: list[str], rows: list[list[str]], *, total: int = 0, rest: str = ""
+) -> list[str]:
+    """A markdown table of `rows`, the first of `total` (when more): a line says how many
+    more there are and where `rest` of them are."""
     if not rows:
         return []
     lines = ["", f"## {title}", "", "| " + " | ".join(header) + " |"]
     lines.append("|" + "---|" * len(header))
     lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows]
+    if total > len(rows):
+        lines += ["", f"… and {total - len(rows)} more: {rest}."]
     return lines
 
 
