@@ -24,27 +24,21 @@ def one_story(n: int, subject: str) -> str:
 
 def test_alerts_are_listed_by_run_and_rule_newest_first(engine: Engine) -> None:
     first, second = new_run(engine), new_run(engine)
-    store(
-        engine,
-        [article(1, one_story(1, "A missile launcher"))],
-        [LAUNCHERS, FLOODS],
-        run_id=first,
-        now=T0,
-    )
-    store(
-        engine,
-        [article(2, one_story(2, "Floods and a missile launcher"))],
-        [LAUNCHERS, FLOODS],
-        run_id=second,
-        now=T0 + timedelta(hours=1),
-    )
-    store(
-        engine,
-        [article(3, one_story(3, "Flooding"))],
-        [LAUNCHERS, FLOODS],
-        run_id=second,
-        now=T0 + timedelta(hours=2),
-    )
+    for hour, (n, subject, run) in enumerate(
+        [
+            (1, "A missile launcher", first),
+            (2, "Floods and a missile launcher", second),
+            (3, "Flooding", second),
+        ]
+    ):
+        text = one_story(n, subject)
+        store(
+            engine,
+            [article(n, text)],
+            [LAUNCHERS, FLOODS],
+            run_id=run,
+            now=T0 + timedelta(hours=hour),
+        )
 
     def listed(**where: object) -> list[tuple[str, str]]:
         with Session(engine) as session:
