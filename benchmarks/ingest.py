@@ -21,13 +21,15 @@ quoted corpus phrases (`--rules`), a SQLite store migrated beforehand in a tempo
 directory, no per-host delay, a Prefect test server started beforehand:
 
   run        the `monitor` flow called in this process after one warm-up run
-             over no sources, as `newswatch serve` runs it: fetch, extract,
-             dedup, store, match, deliver, artifacts; its articles/s against
-             trafilatura alone is the headline ratio (medians of `--repeat`
-             rounds, each timing trafilatura alone too);
+             over no sources (the process's one-time start-up is the CLI
+             line's): fetch, extract, dedup, store, match, deliver,
+             artifacts; its articles/s against trafilatura alone is the
+             headline ratio (medians of `--repeat` rounds, each timing
+             trafilatura alone too);
   CLI        `newswatch run` in a fresh process over a fresh store, whose
              interpreter, import and flow-run start-up is a fixed cost per
-             process, printed apart.
+             process, printed apart (`newswatch serve` pays it too: Prefect
+             runs each scheduled flow run in a process of its own).
 
 `--stages` adds to each round the stages between the two without Prefect (see
 `benchmarks.stages`): where the run's time goes.

@@ -16,7 +16,7 @@ import asyncio
 import gc
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -26,7 +26,7 @@ from prefect.utilities.annotations import quote
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from alerts import DeliveryReport, Rule, RuleSet, deliver_due, notifier_for
+from alerts import DeliveryReport, RuleSet, deliver_due, notifier_for
 from flows.artifacts import publish, source_line
 from flows.fetcher import Fetcher
 from flows.gcpause import gc_paused
@@ -196,24 +196,16 @@ def _prepare(
         states = source_states(session=session, names=[s.name for s in settings.sources])
     if not ignore_backoff:
         _skip_sources_backing_off(states, settings, summary)
+    with gc_paused():  # 10,000 rules make a million objects: see flows.gcpause
+        rules = RuleSet(settings.rules)
     return _Run(
         settings,
         engine,
         source_ids,
         summary,
         feed_states=_feed_states(states),
-        rules=compiled_rules(settings.rules),
+        rules=rules,
     )
-
-
-@lru_cache(maxsize=1)
-def compiled_rules(rules: tuple[Rule, ...]) -> RuleSet:
-    """`rules` compiled, once for as long as a process's runs keep them: `newswatch serve`
-    runs the same config again and again (10,000 rules: ~0.2 s to compile, and the
-    workers' copy pickled once, see `flows.pool`). Rules are frozen and compared by value,
-    so an edited config compiles anew."""
-    with gc_paused():  # a million objects for 10,000 rules: see flows.gcpause
-        return RuleSet(rules)
 
 
 def register_sources(*, session: Session, settings: Settings) -> dict[str, int]:

@@ -28,7 +28,6 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from functools import lru_cache
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -98,12 +97,10 @@ class _Raised:
 _rules: RuleSet | None = None  # in a worker: the rules it matches each article against
 
 
-@lru_cache(maxsize=1)
 def _pickled(rules: RuleSet | None) -> bytes | None:
-    """`rules` as the workers receive them: pickled once for all the workers of a run, and
-    for the runs after it while the rules stay the same object (`flows.monitor.compiled_rules`),
-    not once per worker started, which spent ~0.33 s per worker of the event loop's time with
-    10,000 rules."""
+    """`rules` as the workers receive them: pickled once for all the workers of a pool,
+    not once per worker started, which spent ~0.33 s of the event loop's time per worker
+    with 10,000 rules."""
     if rules is None:
         return None
     with gc_paused():
@@ -169,7 +166,7 @@ class ExtractionPool:
         self.workers = workers or os.cpu_count() or 1
         self._extractor = extractor
         self._stories = stories
-        self._rules = rules
+        self._pickled_rules = _pickled(rules)  # sent to each worker it starts
         self._context = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
             self._context.set_forkserver_preload(_preload())
@@ -236,7 +233,7 @@ class ExtractionPool:
             max_workers=self.workers,
             mp_context=self._context,
             initializer=_install,
-            initargs=(_pickled(self._rules),),
+            initargs=(self._pickled_rules,),
         )
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:

