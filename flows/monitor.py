@@ -216,7 +216,6 @@ def register_sources(*, session: Session, settings: Settings) -> dict[str, int]:
 
 
 async def _poll_and_deliver(run: _Run) -> None:
-    start_forkserver()  # it imports trafilatura while the sources are collected
     pool = ExtractionPool(stories=run.settings.stories.options(), rules=run.rules)
     async with Fetcher(run.settings.fetch) as fetcher, pool:
         run.fetcher, run.extract = fetcher, pool.extract
@@ -264,12 +263,26 @@ async def _collect_all(run: _Run) -> tuple[list[ArticleIn], list[Candidate]]:
     skipped = {report.name for report in run.summary.sources if report.skipped}
     due = [source for source in run.settings.sources if source.name not in skipped]
     progress().sources(len(due))
-    polled = await poll_sources(
-        due, settings=run.settings, fetcher=run.fetcher, feed_states=run.feed_states
+    accounted: dict[str, tuple[list[ArticleIn], list[Candidate]]] = {}
+
+    def account(share: list[Polled]) -> None:
+        for one in share:
+            accounted[one.source.name] = _account_polled(run, one)
+        if any(accounted[one.source.name][1] for one in share):
+            # the first page to extract starts the forkserver: it imports trafilatura (~1.3
+            # CPU-s) while the other sources are polled, and a run with none never pays that
+            start_forkserver()
+
+    await poll_sources(
+        due,
+        settings=run.settings,
+        fetcher=run.fetcher,
+        feed_states=run.feed_states,
+        on_share=account,
     )
     ready, fresh = [], []
-    for one in polled:
-        articles, candidates = _account_polled(run, one)
+    for source in due:  # in the config's order
+        articles, candidates = accounted[source.name]
         ready.extend(articles)
         fresh.extend(candidates)
     order = {source.name: index for index, source in enumerate(run.settings.sources)}

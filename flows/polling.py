@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from prefect import task
@@ -70,21 +70,35 @@ async def poll_sources(
     settings: Settings,
     fetcher: Fetcher,
     feed_states: dict[str, FeedState],
+    on_share: Callable[[list[Polled]], None] | None = None,
 ) -> list[Polled]:
     """Every source of `sources` polled, at most `[fetch] concurrency` at once; the
-    results in the order of `sources`."""
+    results in the order of `sources`. `on_share` sees each task's results as soon as
+    that task is done, before the others are."""
     limit = asyncio.Semaphore(settings.fetch.concurrency)
     polls, first = [], 1
     for share in shares(sources):
         name = task_name(share, first=first, total=len(sources))
         states = {source.name: feed_states.get(source.name) for source in share}
         polls.append(
-            poll_task(
-                quote(share), quote(settings), quote(fetcher), quote(states), quote(limit), name
+            _reported(
+                poll_task(
+                    quote(share), quote(settings), quote(fetcher), quote(states), quote(limit), name
+                ),
+                on_share,
             )
         )
         first += len(share)
     return [polled for share in await asyncio.gather(*polls) for polled in share]
+
+
+async def _reported(
+    poll: Awaitable[list[Polled]], on_share: Callable[[list[Polled]], None] | None
+) -> list[Polled]:
+    polled = await poll
+    if on_share is not None:
+        on_share(polled)
+    return polled
 
 
 @task(task_run_name="{name}", cache_policy=NO_CACHE)

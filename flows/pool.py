@@ -166,14 +166,16 @@ class ExtractionPool:
         self.workers = workers or os.cpu_count() or 1
         self._extractor = extractor
         self._stories = stories
-        self._pickled_rules = _pickled(rules)  # sent to each worker it starts
+        self._rules = rules
+        self._pickled_rules: bytes | None = None  # pickled for the first worker, sent to all
         self._context = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
             self._context.set_forkserver_preload(_preload())
-        self._executor: ProcessPoolExecutor | None = None
+        self._executor: ProcessPoolExecutor | None = None  # made for the first page
+        self._open = False
 
     async def __aenter__(self) -> ExtractionPool:
-        self._executor = self._new_executor()
+        self._open = True
         return self
 
     async def __aexit__(
@@ -182,6 +184,7 @@ class ExtractionPool:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self._open = False
         if self._executor is not None:
             executor, self._executor = self._executor, None
             await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
@@ -224,11 +227,17 @@ class ExtractionPool:
         )
 
     def _running(self) -> ProcessPoolExecutor:
-        if self._executor is None:
+        """The executor, made when the first page comes: a run with nothing to extract
+        pickles no rules and starts no worker."""
+        if not self._open:
             raise RuntimeError("use ExtractionPool in `async with`")
+        if self._executor is None:
+            self._executor = self._new_executor()
         return self._executor
 
     def _new_executor(self) -> ProcessPoolExecutor:
+        if self._rules is not None and self._pickled_rules is None:
+            self._pickled_rules = _pickled(self._rules)
         return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=self._context,

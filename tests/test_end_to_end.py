@@ -588,3 +588,66 @@ def test_a_run_reports_its_progress_source_by_source_and_page_by_page(
     assert sorted(name for kind, name in events if kind == "source done") == ["broken", "news"]
     assert ("pages", 4) in events  # the feed's four entries, none stored yet
     assert sum(kind == "page done" for kind, _ in events) == 4
+
+
+# A flow run in a fresh process, as a Prefect worker or `newswatch serve` starts one;
+# it prints the new articles and how many forkservers it has after each config's run.
+FORKSERVERS = """
+import asyncio
+import sys
+
+import psutil
+
+from flows.monitor import monitor
+
+for config in sys.argv[1:]:
+    summary = asyncio.run(monitor(config_path=config))
+    children = [" ".join(child.cmdline()) for child in psutil.Process().children()]
+    forkservers = sum("multiprocessing.forkserver" in command for command in children)
+    print("run:", summary.totals()["new"], forkservers)
+"""
+
+
+def test_a_flow_run_starts_the_extraction_forkserver_only_once_it_has_a_page_to_extract(
+    tmp_path: Path, http_server: LoopbackHTTPServer
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from prefect.settings import PREFECT_API_URL
+
+    seeded, fed = tmp_path / "seeded", tmp_path / "fed"
+    (seeded / "seeds").mkdir(parents=True)
+    example = Path(__file__).resolve().parents[1] / "examples" / "seeds" / "002_tram_line.txt"
+    (seeded / "seeds" / "tram.txt").write_bytes(example.read_bytes())  # stored as it is read
+    fed.mkdir()
+    hook = http_server.url("/hook")
+    configs = [
+        write_config(
+            seeded,
+            sources='[[sources]]\nname = "desk"\nseeds = "seeds/"',
+            smtp_port=free_port(),
+            hook_url=hook,
+        ),
+        write_config(
+            fed,
+            sources=f'[[sources]]\nname = "news"\nfeed = "{serve_feed(http_server)}"\n{ALL}',
+            smtp_port=free_port(),
+            hook_url=hook,
+        ),
+    ]
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+
+    done = subprocess.run(
+        [sys.executable, "-c", FORKSERVERS, *map(str, configs)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = [line for line in done.stdout.splitlines() if line.startswith("run:")]
+    assert runs == ["run: 1 0", "run: 3 1"]  # seed files need no extraction; pages do
