@@ -16,6 +16,11 @@ digest (`alerts.bundles`, which also makes the digests that are due first).
   `newswatch alerts retry` re-queues it.
 - **Messages are built when sent** (`alerts.compose`), so an alert lists every
   outlet known at that moment.
+- **One SMTP session per channel and pass** (`Notifier.kept_open`): an email
+  channel's messages share one connection, TLS handshake and login. Webhooks
+  still connect per message: a receiver built on Python's `http.server` (no
+  TCP_NODELAY) stalled ~40 ms per request on a kept-alive connection (100
+  posts: 4.76 s instead of 0.53).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Collection, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -167,15 +173,19 @@ async def deliver_due(
         bundle_digests(session=session, now=clock(), force=digest_now)
         session.commit()
         items = due_deliveries(session=session, now=clock(), lease=policy.lease, only=only)
-    for item in items:
-        notifier = notifiers.get(item.channel)
-        if notifier is None:
-            why = f"channel {item.channel!r} is not configured; the delivery waits for it"
-            report.failed.append((item.key, item.channel, why))
-            continue
-        await _deliver_one(
-            engine, item, notifier, policy=policy, clock=clock, rng=rng, report=report
-        )
+    async with AsyncExitStack() as kept:  # an email channel's messages share one session
+        for channel in dict.fromkeys(item.channel for item in items):
+            if channel in notifiers:
+                await kept.enter_async_context(notifiers[channel].kept_open())
+        for item in items:
+            notifier = notifiers.get(item.channel)
+            if notifier is None:
+                why = f"channel {item.channel!r} is not configured; the delivery waits for it"
+                report.failed.append((item.key, item.channel, why))
+                continue
+            await _deliver_one(
+                engine, item, notifier, policy=policy, clock=clock, rng=rng, report=report
+            )
     return report
 
 

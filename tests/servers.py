@@ -8,6 +8,7 @@ Tests talk to these over real sockets instead of patching libraries::
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -182,11 +183,16 @@ class CollectingHandler:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        self.peers: list[tuple[str, int]] = []  # each message's client address: its connection
+        self.hang_up_after_each = False  # close the connection once a message is kept
 
     async def handle_DATA(self, server, session, envelope) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         self.messages.append(message)  # type: ignore[arg-type]
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        self.peers.append(tuple(session.peer[:2]))
+        if self.hang_up_after_each:  # after the reply is written: the message was accepted
+            asyncio.get_running_loop().call_soon(server.transport.close)
         return "250 Message accepted for delivery"
 
 
@@ -221,6 +227,15 @@ class LoopbackSMTPServer:
     @property
     def envelopes(self) -> list[tuple[str, list[str]]]:
         return self._handler.envelopes
+
+    @property
+    def peers(self) -> list[tuple[str, int]]:
+        return self._handler.peers
+
+    def hang_up_after_each_message(self) -> None:
+        """From now on, close each connection once its message is accepted, as servers
+        with a per-connection message limit or a short idle timeout do."""
+        self._handler.hang_up_after_each = True
 
     @property
     def host(self) -> str:

@@ -10,11 +10,16 @@ the dispatcher, which only ever sees `DeliveryError`::
     notifier = notifier_for("desk", channel)
     print(notifier.describe())      # smtp://bot:****@mail.example.org:587 → desk@example.org
     await notifier.send(message)    # or raise DeliveryError
+    async with notifier.kept_open():  # these messages share one connection
+        for message in messages:
+            await notifier.send(message)
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from alerts.errors import DeliveryError
@@ -30,6 +35,22 @@ class Notifier(ABC):
 
     def __init__(self, *, name: str) -> None:
         self.name = name
+        self.keep_open = False  # inside `kept_open`: one connection for every message
+
+    @asynccontextmanager
+    async def kept_open(self) -> AsyncIterator[None]:
+        """Inside, the messages sent share a connection, opened by the first and closed on
+        leaving (a dropped one is opened again); outside, each `send` connects for itself.
+        A notifier with nothing to keep (webhooks, apprise) sends as usual."""
+        self.keep_open = True
+        try:
+            yield
+        finally:
+            self.keep_open = False
+            await self._release()
+
+    async def _release(self) -> None:  # noqa: B027  (only email keeps a connection open)
+        """Close the connection kept for `kept_open` (none by default)."""
 
     @abstractmethod
     def describe(self) -> str:

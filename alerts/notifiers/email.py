@@ -2,7 +2,9 @@
 
 The message is built by pure functions (`build_email`) so its headers and
 escaping can be checked without a server; `EmailNotifier` only hands it to
-stdlib `smtplib`, run in a worker thread so the event loop keeps going::
+stdlib `smtplib`, run in a worker thread so the event loop keeps going; inside
+`kept_open` (a delivery pass) its messages share one SMTP session instead of a
+connection, TLS handshake and login each::
 
     await EmailNotifier(name="desk", channel=channel, templates=Path("templates")).send(message)
 
@@ -56,22 +58,45 @@ def build_email(
     return mail
 
 
-def transmit(mail: EmailMessage, *, channel: EmailChannel) -> None:
-    """Hand `mail` to the SMTP server once (blocking): TLS and login as configured."""
+def connect(channel: EmailChannel) -> smtplib.SMTP:
+    """A connection to the channel's SMTP server, TLS and login done as configured
+    (blocking)."""
     if channel.security == "ssl":
         smtp: smtplib.SMTP = smtplib.SMTP_SSL(
             channel.smtp_host, channel.smtp_port, timeout=channel.timeout, context=smtp_tls()
         )
     else:
         smtp = smtplib.SMTP(channel.smtp_host, channel.smtp_port, timeout=channel.timeout)
-    with smtp:
+    try:
         if channel.security == "starttls":
             smtp.starttls(context=smtp_tls())
         if channel.username is not None and channel.password is not None:
             smtp.login(channel.username, channel.password.get_secret_value())
-        refused = smtp.send_message(mail)
+    except BaseException:
+        smtp.close()
+        raise
+    return smtp
+
+
+def hand_over(smtp: smtplib.SMTP, mail: EmailMessage) -> None:
+    """Send `mail` over `smtp` (blocking); a refused recipient fails it."""
+    refused = smtp.send_message(mail)
     if refused:  # some recipients were accepted: still a failure, never a silent loss
         raise smtplib.SMTPRecipientsRefused(refused)
+
+
+def _alive(smtp: smtplib.SMTP) -> bool:
+    try:
+        return smtp.noop()[0] == 250
+    except OSError:  # smtplib's errors are OSErrors
+        return False
+
+
+def _close(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except OSError:
+        smtp.close()
 
 
 def _target(channel: EmailChannel) -> str:
@@ -87,6 +112,7 @@ class EmailNotifier(Notifier):
         super().__init__(name=name)
         self.channel = channel
         self.renderer = Renderer(templates)
+        self._smtp: smtplib.SMTP | None = None  # kept between messages inside `kept_open`
 
     def describe(self) -> str:
         channel = self.channel
@@ -110,7 +136,34 @@ class EmailNotifier(Notifier):
                 channel=self.name,
             )
         mail = build_email(message, channel=self.channel, renderer=self.renderer)
-        await asyncio.to_thread(transmit, mail, channel=self.channel)
+        await asyncio.to_thread(self._transmit, mail)
+
+    def _transmit(self, mail: EmailMessage) -> None:
+        """Hand `mail` to the server once (blocking). Inside `kept_open`, over the connection
+        the last message used while it still answers NOOP, else a new one; a connection a
+        message failed on is never used again."""
+        if not self.keep_open:
+            smtp = connect(self.channel)
+            with smtp:
+                hand_over(smtp, mail)
+            return
+        if self._smtp is not None and not _alive(self._smtp):
+            self._drop()
+        if self._smtp is None:
+            self._smtp = connect(self.channel)
+        try:
+            hand_over(self._smtp, mail)
+        except BaseException:
+            self._drop()
+            raise
+
+    async def _release(self) -> None:
+        await asyncio.to_thread(self._drop)
+
+    def _drop(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            _close(smtp)
 
     def _explain(self, error: BaseException) -> str:
         return f"{_target(self.channel)}: {_reason(error)}"

@@ -17,8 +17,8 @@ from sqlmodel import Session, select
 from alerts import RetryPolicy, Rule, deliver_due, list_alerts, requeue
 from alerts.outbox import claim
 from storage import Delivery, utcnow
-from tests.alerts.kit import NO_JITTER, Clock, article, deliveries, hook, rng, store
-from tests.servers import LoopbackHTTPServer, Response
+from tests.alerts.kit import NO_JITTER, Clock, article, deliveries, hook, mailbox, rng, store
+from tests.servers import LoopbackHTTPServer, LoopbackSMTPServer, Response
 
 RULE = Rule(name="launchers", query='"missile launcher"', channels=("hook",))
 OTHER = Rule(name="harbour", query="harbour OR port", channels=("hook",))
@@ -218,3 +218,41 @@ def test_a_process_killed_between_sending_and_recording_resends_with_the_same_ke
     for post in posts:  # ...exactly once for a receiver that keeps the keys it has seen
         received.setdefault(post.headers["idempotency-key"], post.body)
     assert len(received) == 1
+
+
+THREE_STORIES = [
+    "Mobile missile launchers were shown at the parade on Sunday.",
+    "The harbour reopened after the storm, port officials said.",
+    "A second missile launcher battalion moved north overnight, villagers said.",
+]
+
+
+def test_a_pass_mails_a_channels_messages_in_one_smtp_session(
+    engine: Engine, smtp_server: LoopbackSMTPServer
+) -> None:
+    rules = [rule.model_copy(update={"channels": ("desk",)}) for rule in (RULE, OTHER)]
+    store(engine, [article(n, text) for n, text in enumerate(THREE_STORIES)], rules)
+
+    report = asyncio.run(
+        deliver_due(engine=engine, notifiers={"desk": mailbox(smtp_server)}, rng=rng())
+    )
+
+    assert len(report.sent) == len(smtp_server.messages) == 3
+    assert len(set(smtp_server.peers)) == 1
+
+
+def test_a_session_the_smtp_server_closed_is_opened_again_and_nothing_goes_twice(
+    engine: Engine, smtp_server: LoopbackSMTPServer
+) -> None:
+    smtp_server.hang_up_after_each_message()
+    rules = [rule.model_copy(update={"channels": ("desk",)}) for rule in (RULE, OTHER)]
+    store(engine, [article(n, text) for n, text in enumerate(THREE_STORIES)], rules)
+
+    report = asyncio.run(
+        deliver_due(engine=engine, notifiers={"desk": mailbox(smtp_server)}, rng=rng())
+    )
+
+    assert (len(report.sent), report.pending, report.failed) == (3, 0, [])
+    ids = [message["Message-ID"] for message in smtp_server.messages]
+    assert len(ids) == len(set(ids)) == 3
+    assert len(set(smtp_server.peers)) == 3
