@@ -227,15 +227,17 @@ THREE_STORIES = [
 ]
 
 
+def mail_three_stories(engine: Engine, server: LoopbackSMTPServer):  # type: ignore[no-untyped-def]
+    """Three alerts for an email channel, delivered in one pass."""
+    rules = [rule.model_copy(update={"channels": ("desk",)}) for rule in (RULE, OTHER)]
+    store(engine, [article(n, text) for n, text in enumerate(THREE_STORIES)], rules)
+    return asyncio.run(deliver_due(engine=engine, notifiers={"desk": mailbox(server)}, rng=rng()))
+
+
 def test_a_pass_mails_a_channels_messages_in_one_smtp_session(
     engine: Engine, smtp_server: LoopbackSMTPServer
 ) -> None:
-    rules = [rule.model_copy(update={"channels": ("desk",)}) for rule in (RULE, OTHER)]
-    store(engine, [article(n, text) for n, text in enumerate(THREE_STORIES)], rules)
-
-    report = asyncio.run(
-        deliver_due(engine=engine, notifiers={"desk": mailbox(smtp_server)}, rng=rng())
-    )
+    report = mail_three_stories(engine, smtp_server)
 
     assert len(report.sent) == len(smtp_server.messages) == 3
     assert len(set(smtp_server.peers)) == 1
@@ -245,12 +247,8 @@ def test_a_session_the_smtp_server_closed_is_opened_again_and_nothing_goes_twice
     engine: Engine, smtp_server: LoopbackSMTPServer
 ) -> None:
     smtp_server.hang_up_after_each_message()
-    rules = [rule.model_copy(update={"channels": ("desk",)}) for rule in (RULE, OTHER)]
-    store(engine, [article(n, text) for n, text in enumerate(THREE_STORIES)], rules)
 
-    report = asyncio.run(
-        deliver_due(engine=engine, notifiers={"desk": mailbox(smtp_server)}, rng=rng())
-    )
+    report = mail_three_stories(engine, smtp_server)
 
     assert (len(report.sent), report.pending, report.failed) == (3, 0, [])
     ids = [message["Message-ID"] for message in smtp_server.messages]
