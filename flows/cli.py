@@ -37,6 +37,7 @@ from flows.cli_common import (
 )
 from flows.cli_ops import register as register_ops
 from flows.cli_rules import rules_app
+from flows.cli_runs import runs_app
 from flows.cli_sources import sources_app
 from flows.cli_store import register as register_store
 from flows.errors import ConfigError, NewswatchError
@@ -62,6 +63,7 @@ db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sources_app, name="sources")
 app.add_typer(rules_app, name="rules")
+app.add_typer(runs_app, name="runs")
 
 
 @app.command()

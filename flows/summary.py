@@ -149,14 +149,14 @@ class RunSummary:
             ["source", "input", "reason"],
             [[f.source, shown_url(f.target), f.reason] for f in self.failures[:SECTION_ROWS]],
             total=len(self.failures),
-            rest="the run's log has each, and its row in the store (`runs.summary`)",
+            rest=f"`newswatch runs show {self.run_id}` lists them all",
         )
         lines += _section(
             "Pages skipped as not articles",
             ["source", "page", "reason"],
             [[p.source, shown_url(p.target), p.reason] for p in self.not_articles[:SECTION_ROWS]],
             total=len(self.not_articles),
-            rest="the run's row in the store (`runs.summary`) lists them all",
+            rest=f"`newswatch runs show {self.run_id}` lists them all",
         )
         lines += _section(
             "Deliveries waiting",

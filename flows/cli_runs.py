@@ -1,0 +1,169 @@
+"""`newswatch runs`: past monitoring runs as the store recorded them.
+
+    newswatch runs list [--limit 20] [--json]   # newest first: status, times, counts
+    newswatch runs show ID [--json]             # one run's whole summary: every source,
+                                                # failure and page skipped, with reasons
+
+A run's row holds the summary `newswatch run --json` printed (see `storage.runs`),
+so what a run artifact in the Prefect UI cuts short is here in full.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.table import Table
+from rich.text import Text
+from sqlmodel import Session
+
+from flows.cli_common import (
+    ConfigOption,
+    JsonOption,
+    LimitOption,
+    fail,
+    open_engine,
+    out,
+    print_json,
+    settings_from,
+)
+from flows.settings import DEFAULT_CONFIG
+from storage import Run, recent_runs
+
+runs_app = typer.Typer(
+    help="Past monitoring runs as the store recorded them: list, show.", no_args_is_help=True
+)
+COUNTS = ("new", "duplicates", "alerts", "failures")
+
+
+def run_record(row: Run) -> dict[str, Any]:
+    """A run row as JSON: its summary parsed (a run still going, or abandoned, has only
+    its owner's host and process in it, and no totals)."""
+    summary = json.loads(row.summary) if row.summary else {}
+    return {
+        "id": row.id,
+        "flow_run_id": row.flow_run_id,
+        "status": row.status,
+        "started_at": row.started_at.isoformat(),
+        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+        "totals": summary.get("totals"),
+        "summary": summary,
+    }
+
+
+@runs_app.command("list")
+def runs_list(
+    config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False, limit: LimitOption = 20
+) -> None:
+    """List the latest runs, newest first: status, start and end, and what each found.
+
+    Example: newswatch runs list --limit 5
+    """
+    settings = settings_from(config)
+    with open_engine(settings) as engine, Session(engine) as session:
+        records = [run_record(row) for row in recent_runs(session=session, limit=limit)]
+    if as_json:
+        print_json([{k: v for k, v in r.items() if k != "summary"} for r in records])
+        return
+    table = Table(
+        title=f"{len(records)} run{'' if len(records) == 1 else 's'}, newest first",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+    )
+    for column in ("id", "status", "started (UTC)", "seconds", *COUNTS):
+        table.add_column(column, no_wrap=True, min_width=len(column))
+    for record in records:
+        totals = record["totals"] or {}
+        table.add_row(
+            str(record["id"]),
+            record["status"],
+            record["started_at"][:16].replace("T", " "),
+            _took(record),
+            *(str(totals.get(count, "-")) for count in COUNTS),
+        )
+    out.print(table)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[int, typer.Argument(help="The run's id (`runs list`, `run` prints it).")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonOption = False,
+) -> None:
+    """Show one run's whole summary: sources, failures, skipped pages, with reasons.
+
+    Everything the run's artifacts in the Prefect UI cut short is here in full.
+
+    Example: newswatch runs show 12 --json
+    """
+    settings = settings_from(config)
+    with open_engine(settings) as engine, Session(engine) as session:
+        row = session.get(Run, run_id)
+        record = run_record(row) if row is not None else None
+    if record is None:
+        raise fail(f"run {run_id}: not in the store (`newswatch runs list` lists them)", code=2)
+    if as_json:
+        print_json(record)
+        return
+    summary = record["summary"]
+    out.print(
+        Text(
+            f"run {run_id}: {record['status']}, {record['started_at'][:19]} → "
+            f"{(record['finished_at'] or '-')[:19]}"
+        )
+    )
+    if record["totals"]:
+        out.print(Text(", ".join(f"{key} {value}" for key, value in record["totals"].items())))
+    _table(
+        ["source", "kind", "found", "new", "duplicates", "failures", "error"],
+        [
+            [
+                s["name"],
+                s["kind"],
+                s["found"],
+                s["new"],
+                s["duplicates"],
+                s["failures"],
+                s.get("error") or s.get("skipped") or "",
+            ]
+            for s in summary.get("sources", [])
+        ],
+        title="sources",
+    )
+    _table(
+        ["source", "input", "reason"],
+        [[f["source"], f["target"], f["reason"]] for f in summary.get("failures", [])],
+        title="failures",
+    )
+    _table(
+        ["source", "page", "reason"],
+        [[p["source"], p["target"], p["reason"]] for p in summary.get("not_articles", [])],
+        title="pages skipped as not articles",
+    )
+    if summary.get("alerts"):
+        out.print(Text(f"{len(summary['alerts'])} alerts: newswatch alerts list --run {run_id}"))
+    if "abandoned" in summary:
+        out.print(Text(f"abandoned: {summary['abandoned']}"))
+
+
+def _took(record: dict[str, Any]) -> str:
+    if record["finished_at"] is None:
+        return "-"
+    seconds = datetime.fromisoformat(record["finished_at"]) - datetime.fromisoformat(
+        record["started_at"]
+    )
+    return f"{seconds.total_seconds():.1f}"
+
+
+def _table(header: list[str], rows: list[list[Any]], *, title: str) -> None:
+    if not rows:
+        return
+    table = Table(title=title)
+    for column in header:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(str(cell)) for cell in row))  # Text: a stranger's text is no markup
+    out.print(table)

@@ -1,0 +1,75 @@
+"""`newswatch runs list` and `runs show`: past runs as the store recorded them, in full."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session
+from typer.testing import CliRunner
+
+from flows import cli
+from flows.cli import app
+from flows.pipeline import Failure
+from flows.summary import SECTION_ROWS, RunSummary, SourceReport
+from storage import finish_run, open_store, start_run
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A config whose store holds two runs: one finished with more failures than a run's
+    markdown shows, and one still running."""
+    monkeypatch.setattr(cli.out, "width", 200)
+    path = tmp_path / "newswatch.toml"
+    path.write_text('[database]\nurl = "sqlite:///newswatch.db"\n')
+    engine = open_store(f"sqlite:///{tmp_path / 'newswatch.db'}")
+    with Session(engine) as session:
+        finished = start_run(session=session)
+        assert finished.id is not None
+        summary = RunSummary(run_id=finished.id, started_at=finished.started_at)
+        summary.sources.append(SourceReport("wire", "feed", found=130, failures=SECTION_ROWS + 20))
+        summary.failures = [
+            Failure("wire", f"https://x.test/gone/{n}", f"HTTP 404 for page {n}")
+            for n in range(SECTION_ROWS + 20)
+        ]
+        finish_run(
+            session=session, run_id=finished.id, status="completed", summary=summary.to_dict()
+        )
+        start_run(session=session)  # a run still going: its own process is alive
+    engine.dispose()
+    return path
+
+
+def invoke(*args: str) -> str:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_runs_are_listed_newest_first_with_their_counts(config: Path) -> None:
+    listed = json.loads(invoke("runs", "list", "--config", str(config), "--json"))
+
+    assert [(run["id"], run["status"]) for run in listed] == [(2, "running"), (1, "completed")]
+    assert listed[0]["totals"] is None and listed[0]["finished_at"] is None
+    assert listed[1]["totals"]["failures"] == SECTION_ROWS + 20
+    table = invoke("runs", "list", "--config", str(config))
+    assert "2 runs, newest first" in table and "completed" in table and "running" in table
+
+
+def test_a_run_shows_every_failure_its_markdown_cut_short(config: Path) -> None:
+    shown = invoke("runs", "show", "1", "--config", str(config))
+    record = json.loads(invoke("runs", "show", "1", "--config", str(config), "--json"))
+
+    assert f"HTTP 404 for page {SECTION_ROWS + 19}" in shown  # past the markdown's rows
+    assert len(record["summary"]["failures"]) == SECTION_ROWS + 20
+    assert record["summary"]["sources"][0]["name"] == "wire"
+
+
+def test_an_unknown_run_is_a_one_line_usage_error(config: Path) -> None:
+    result = CliRunner().invoke(app, ["runs", "show", "99", "--config", str(config)])
+
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "newswatch: error: run 99: not in the store (`newswatch runs list` lists them)"
+    )
