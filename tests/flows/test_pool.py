@@ -208,9 +208,15 @@ def test_a_pools_rules_are_pickled_once_for_all_its_workers(
 
 def what_was_loaded(body: bytes, **kwargs: Any) -> ArticleIn:
     """An extractor reporting, as its text, what its worker had loaded before any page."""
+    import sys
+
     from trafilatura import external
 
-    loaded = {"stoplists": external.JT_STOPLIST is not None}
+    warm = sys.modules.get("flows.warm")  # imported by the forkserver, not by this worker
+    loaded = {
+        "stoplists": external.JT_STOPLIST is not None,
+        "an article extracted": warm.WARM_ARTICLE.title if warm else None,
+    }
     return ArticleIn(
         url=kwargs["url"], source="s", title="t", text=json.dumps(loaded), origin="page"
     )
@@ -221,4 +227,7 @@ def test_workers_start_with_what_trafilatura_loads_lazily_already_loaded() -> No
         async with ExtractionPool(1, extractor=what_was_loaded) as pool:
             return await pool.extract(b"<html></html>", url="https://c.example/x", source="s")
 
-    assert json.loads(asyncio.run(go()).text) == {"stoplists": True}
+    assert json.loads(asyncio.run(go()).text) == {
+        "stoplists": True,
+        "an article extracted": "Harbour reopens after the storm",
+    }
