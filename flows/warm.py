@@ -21,7 +21,9 @@ from trafilatura import external
 
 import alerts  # noqa: F401  (the rules a worker receives are `alerts` objects)
 from alerts.words import split_words
+from flows.errors import NewswatchError
 from flows.extract import extract_article
+from storage.schemas import ArticleIn
 from storage.stories import prepare
 
 external.jt_stoplist_init()
@@ -39,9 +41,12 @@ content="2025-03-02T10:00:00Z"></head><body><nav>Home | World</nav><article>
 passed, port officials said, and the first ferries left in the afternoon.</p><p>Cranes
 were inspected overnight and two of them stay closed until repairs are done.</p>
 </article><footer>Copyright 2025</footer></body></html>"""
-WARM_ARTICLE = extract_article(
-    _SAMPLE.encode(), url="https://example.org/2025/03/harbour", source="warm"
-)
+try:
+    WARM_ARTICLE: ArticleIn | None = extract_article(
+        _SAMPLE.encode(), url="https://example.org/2025/03/harbour", source="warm"
+    )
+except NewswatchError:  # a warm-up: the forkserver must start whatever extraction decides
+    WARM_ARTICLE = None
 
 # A main module run by name, which the forkserver has imported (see `flows.pool`), is
 # run again in each worker over that import; runpy's warning about it would reach the

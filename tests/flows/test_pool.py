@@ -215,7 +215,7 @@ def what_was_loaded(body: bytes, **kwargs: Any) -> ArticleIn:
     warm = sys.modules.get("flows.warm")  # imported by the forkserver, not by this worker
     loaded = {
         "stoplists": external.JT_STOPLIST is not None,
-        "an article extracted": warm.WARM_ARTICLE.title if warm else None,
+        "an article extracted": warm.WARM_ARTICLE.title if warm and warm.WARM_ARTICLE else None,
     }
     return ArticleIn(
         url=kwargs["url"], source="s", title="t", text=json.dumps(loaded), origin="page"
