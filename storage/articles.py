@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import Table, func, lambda_stmt
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,6 +20,8 @@ from sqlmodel import Session, col, select
 
 from storage.fingerprints import canonical_url
 from storage.models import Article, EntryGuid, Source, utcnow
+
+T = TypeVar("T")
 
 
 def insert_ignoring_conflicts(session: Session, table: Table) -> StatementLambdaElement:
@@ -121,7 +124,7 @@ def stored_urls(*, session: Session, urls: Iterable[str]) -> set[str]:
     """The canonical forms of `urls` that the store already holds."""
     wanted = {canonical_url(url) for url in urls}
     found: set[str] = set()
-    for chunk in _chunks(sorted(wanted), 500):
+    for chunk in chunks(sorted(wanted), 500):
         query = select(Article.canonical_url).where(col(Article.canonical_url).in_(chunk))
         found.update(session.exec(query).all())
     return found
@@ -131,7 +134,7 @@ def seen_guids(*, session: Session, source_id: int, guids: Iterable[str]) -> set
     """The feed entry GUIDs of `source_id` among `guids` that were seen before."""
     wanted = sorted(set(guids))
     found: set[str] = set()
-    for chunk in _chunks(wanted, 500):
+    for chunk in chunks(wanted, 500):
         query = select(EntryGuid.guid).where(
             EntryGuid.source_id == source_id, col(EntryGuid.guid).in_(chunk)
         )
@@ -171,6 +174,7 @@ def iter_articles(
         last_id = rows[-1][0].id or last_id
 
 
-def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """`items` `size` at a time: the values of one `IN (…)` each."""
     for start in range(0, len(items), size):
         yield items[start : start + size]

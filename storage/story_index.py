@@ -25,6 +25,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, case, delete, insert, select, update
 from sqlmodel import Session, col
 
+from storage.articles import chunks
 from storage.models import Article, Source, Story, StoryBand, StorySignature, UTCDateTime
 from storage.stories import DEFAULT_OPTIONS, Fingerprint, StoryOptions, estimate_jaccard
 
@@ -151,9 +152,8 @@ def _ranked(
     """
     holders: dict[int, list[int]] = defaultdict(list)
     wanted = sorted({band for fp in fingerprints for band in fp.bands})
-    for start in range(0, len(wanted), _IN_CHUNK):
-        params = {"bands": wanted[start : start + _IN_CHUNK], "since": since}
-        for article_id, band in session.execute(_HOLDERS, params):
+    for chunk in chunks(wanted, _IN_CHUNK):
+        for article_id, band in session.execute(_HOLDERS, {"bands": chunk, "since": since}):
             holders[band].append(article_id)
     ranked = []
     for fp in fingerprints:
@@ -166,10 +166,9 @@ def _ranked(
 
 def _signatures(session: Session, article_ids: set[int]) -> dict[int, tuple[_Target, bytes]]:
     """The story and signature of each of `article_ids`."""
-    wanted = sorted(article_ids)
     found: dict[int, tuple[_Target, bytes]] = {}
-    for start in range(0, len(wanted), _IN_CHUNK):
-        rows = session.execute(_SIGNATURES_OF, {"ids": wanted[start : start + _IN_CHUNK]})
+    for chunk in chunks(sorted(article_ids), _IN_CHUNK):
+        rows = session.execute(_SIGNATURES_OF, {"ids": chunk})
         found.update(
             (article_id, (story_id, signature)) for article_id, story_id, signature in rows
         )
