@@ -4,15 +4,17 @@ run row and the Prefect markdown artifact, all from the same numbers."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from alerts import DeliveryReport, Fired
 from flows.errors import shown_url
 from flows.pipeline import Failure
 from storage import ArticleIn
 
+T = TypeVar("T")
 SECTION_ROWS = 100  # rows of a markdown section; a line says how many more and where
 _MARKUP = re.compile(r"([\\`*_{}\[\]()<>#!~&])")  # markdown's and HTML's special characters
 _URL_BREAKERS = frozenset(" ()<>[]\\`\"'")  # would end a link's target or break out of it
@@ -134,29 +136,27 @@ class RunSummary:
                 f"| {_cell(r.name)} | {r.kind} | {r.found} | {r.already_stored} | {r.new} "
                 f"| {r.duplicates} | {failures} | {r.seconds:.1f} |"
             )
-        lines += _section(
+        shown_in_full = f"`newswatch runs show {self.run_id}` lists them all"
+        lines += _capped_section(
             "Alerts fired",
             ["rule", "title", "channels"],
-            [
-                [a["rule"], _link(a["title"], a["url"]), ", ".join(a["channels"])]
-                for a in self.alerts[:SECTION_ROWS]
-            ],
-            total=len(self.alerts),
+            self.alerts,
+            lambda a: [a["rule"], _link(a["title"], a["url"]), ", ".join(a["channels"])],
             rest=f"`newswatch alerts list --run {self.run_id}` lists them all",
         )
-        lines += _section(
+        lines += _capped_section(
             "Failures",
             ["source", "input", "reason"],
-            [[f.source, shown_url(f.target), f.reason] for f in self.failures[:SECTION_ROWS]],
-            total=len(self.failures),
-            rest=f"`newswatch runs show {self.run_id}` lists them all",
+            self.failures,
+            lambda f: [f.source, shown_url(f.target), f.reason],
+            rest=shown_in_full,
         )
-        lines += _section(
+        lines += _capped_section(
             "Pages skipped as not articles",
             ["source", "page", "reason"],
-            [[p.source, shown_url(p.target), p.reason] for p in self.not_articles[:SECTION_ROWS]],
-            total=len(self.not_articles),
-            rest=f"`newswatch runs show {self.run_id}` lists them all",
+            self.not_articles,
+            lambda p: [p.source, shown_url(p.target), p.reason],
+            rest=shown_in_full,
         )
         lines += _section(
             "Deliveries waiting",
@@ -169,18 +169,23 @@ class RunSummary:
         return "\n".join(lines) + "\n"
 
 
-def _section(
-    title: str, header: list[str], rows: list[list[str]], *, total: int = 0, rest: str = ""
-) -> list[str]:
-    """A markdown table of `rows`, the first of `total` (when more): a line says how many
-    more there are and where `rest` of them are."""
+def _section(title: str, header: list[str], rows: list[list[str]]) -> list[str]:
     if not rows:
         return []
     lines = ["", f"## {title}", "", "| " + " | ".join(header) + " |"]
     lines.append("|" + "---|" * len(header))
     lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows]
-    if total > len(rows):
-        lines += ["", f"… and {total - len(rows)} more: {rest}."]
+    return lines
+
+
+def _capped_section(
+    title: str, header: list[str], items: Sequence[T], row: Callable[[T], list[str]], *, rest: str
+) -> list[str]:
+    """`_section` of the first SECTION_ROWS of `items` (`row` makes each one's cells); when
+    there are more, a line says how many and where `rest` of them are."""
+    lines = _section(title, header, [row(item) for item in items[:SECTION_ROWS]])
+    if len(items) > SECTION_ROWS:
+        lines += ["", f"… and {len(items) - SECTION_ROWS} more: {rest}."]
     return lines
 
 
