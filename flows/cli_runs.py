@@ -11,7 +11,6 @@ so what a run artifact in the Prefect UI cuts short is here in full.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -64,7 +63,8 @@ def runs_list(
     """
     settings = settings_from(config)
     with open_engine(settings) as engine, Session(engine) as session:
-        records = [run_record(row) for row in recent_runs(session=session, limit=limit)]
+        rows = recent_runs(session=session, limit=limit)
+    records = [run_record(row) for row in rows]
     if as_json:
         print_json([{k: v for k, v in r.items() if k != "summary"} for r in records])
         return
@@ -75,13 +75,13 @@ def runs_list(
     )
     for column in ("id", "status", "started (UTC)", "seconds", *COUNTS):
         table.add_column(column, no_wrap=True, min_width=len(column))
-    for record in records:
+    for row, record in zip(rows, records, strict=True):
         totals = record["totals"] or {}
         table.add_row(
-            str(record["id"]),
-            record["status"],
-            record["started_at"][:16].replace("T", " "),
-            _took(record),
+            str(row.id),
+            row.status,
+            row.started_at.strftime("%Y-%m-%d %H:%M"),
+            _took(row),
             *(str(totals.get(count, "-")) for count in COUNTS),
         )
     out.print(table)
@@ -149,13 +149,10 @@ def runs_show(
         out.print(Text(f"abandoned: {summary['abandoned']}"))
 
 
-def _took(record: dict[str, Any]) -> str:
-    if record["finished_at"] is None:
+def _took(row: Run) -> str:
+    if row.finished_at is None:
         return "-"
-    seconds = datetime.fromisoformat(record["finished_at"]) - datetime.fromisoformat(
-        record["started_at"]
-    )
-    return f"{seconds.total_seconds():.1f}"
+    return f"{(row.finished_at - row.started_at).total_seconds():.1f}"
 
 
 def _table(header: list[str], rows: list[list[Any]], *, title: str) -> None:
