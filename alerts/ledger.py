@@ -24,6 +24,7 @@ import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import itemgetter
 
 from sqlmodel import Session, col, func, select
 
@@ -50,6 +51,7 @@ from storage import (
 )
 
 PENDING, HELD = "pending", "held"
+_RULE_AND_STORY = itemgetter("rule", "story_id")
 DEFAULT_DIGEST = "daily"
 
 
@@ -275,7 +277,10 @@ class Recorder:
         if not self._proposed:
             return []
         table = Alert.__table__  # type: ignore[attr-defined]
-        rows = [proposed.row for proposed in self._proposed]
+        # sorted by their unique key: another run firing some of the same rules on the same
+        # stories takes them in the same order, and waits instead of deadlocking (their
+        # outlets and deliveries need not be: each is of an article or alert of this run)
+        rows = sorted((proposed.row for proposed in self._proposed), key=_RULE_AND_STORY)
         # the rows as parameters of one cached statement; RETURNING names the ones that went in
         result = self.session.execute(insert_returning_id(self.session, table), rows)
         inserted = set(result.scalars())

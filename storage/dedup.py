@@ -27,6 +27,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from storage.articles import insert_articles, insert_ignoring_conflicts
+from storage.conflicts import lock_keys
 from storage.fingerprints import canonical_url, text_hash
 from storage.models import Article, ArticleVersion, EntryGuid, utcnow
 from storage.schemas import ArticleIn
@@ -34,6 +35,7 @@ from storage.stories import Fingerprint, StoryOptions, fingerprint
 from storage.story_index import attach_articles, place_in_stories
 
 DuplicateReason = Literal["same URL", "same text"]
+_UNIQUE = ("canonical_url", "text_hash")  # an article's columns no two articles share
 
 
 @dataclass
@@ -67,11 +69,14 @@ def add_articles(
     New articles go in together, a few statements for all of them (see
     `_insert_new`); an article repeating the URL or text of one waiting to go in
     sends those in first, so that it is judged against them as it would be in
-    another batch.
+    another batch. On PostgreSQL the batch's URLs and text hashes are locked first
+    (`storage.conflicts.lock_keys`), until the caller's transaction ends.
     """
     now = now or utcnow()
     options = stories or StoryOptions()
     rows = [_row(article, source_ids=source_ids, run_id=run_id, now=now) for article in articles]
+    # before reading what is stored: a run storing some of the same articles is waited for
+    lock_keys(session, (f"{key} {row[key]}" for row in rows for key in _UNIQUE))
     known = _known(session=session, rows=rows)
     result = Stored()
     waiting = _Waiting()

@@ -13,9 +13,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
-from alerts import RuleSet
+from alerts import Rule, RuleSet
 from flows.pipeline import StoredBatch, store_and_match
-from storage import Article, ArticleIn, ensure_sources, open_store
+from storage import AlertArticle, Article, ArticleIn, ensure_sources, open_store
 from storage.conflicts import retry_conflicts
 from tests.locks import wait_for_lock_waiter
 
@@ -32,11 +32,18 @@ def article(url: str, body: str) -> ArticleIn:
     return ArticleIn(url=url, source="news", title=url, text=body, origin="page")
 
 
-def store(engine: Engine, articles: list[ArticleIn]) -> StoredBatch:
+def news_source(engine: Engine) -> dict[str, int]:
     with Session(engine) as session:
         ids = ensure_sources(session=session, sources=[("news", "feed", "https://a.test/feed")])
         session.commit()
-    return store_and_match(articles, engine=engine, rules=RuleSet([]), source_ids=ids, run_id=None)
+    return ids
+
+
+def store(engine: Engine, articles: list[ArticleIn], rules: RuleSet | None = None) -> StoredBatch:
+    ids = news_source(engine)
+    return store_and_match(
+        articles, engine=engine, rules=rules or RuleSet([]), source_ids=ids, run_id=None
+    )
 
 
 FIRST, SECOND = story_text(1), story_text(2)
@@ -57,14 +64,16 @@ def copy_of(number: int) -> ArticleIn:
     return article(f"https://b.test/{number}", body.replace(".", " extra."))
 
 
-def storing(engine: Engine, batch: list[ArticleIn]) -> tuple[threading.Thread, dict[str, object]]:
-    """`store(engine, batch)` started in a thread, and where its outcome lands once joined:
-    "stored", or "error"."""
+def storing(
+    engine: Engine, batch: list[ArticleIn], rules: RuleSet | None = None
+) -> tuple[threading.Thread, dict[str, object]]:
+    """`store(engine, batch, rules)` started in a thread, and where its outcome lands once
+    joined: "stored", or "error"."""
     outcome: dict[str, object] = {}
 
     def store_batch() -> None:
         try:
-            outcome["stored"] = store(engine, batch)
+            outcome["stored"] = store(engine, batch, rules)
         except Exception as error:  # reported by the caller's assertions
             outcome["error"] = error
 
@@ -127,6 +136,89 @@ def test_a_batch_locks_its_stories_in_id_order_so_a_rival_waits_instead_of_deadl
         assert isinstance(outcome["stored"], StoredBatch)
         assert "lost a conflict" not in caplog.text
         assert story_counts(engine) == [(one, 2), (two, 2)]
+    finally:
+        engine.dispose()
+
+
+SLOW_INSERTS = [
+    text(
+        "CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END $$"
+    ),
+    text(
+        "CREATE TRIGGER slow_insert BEFORE INSERT ON articles "
+        "FOR EACH ROW EXECUTE FUNCTION slow_insert()"
+    ),
+]
+
+
+def test_runs_storing_the_same_articles_in_opposite_orders_wait_instead_of_deadlocking(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="storage.conflicts")
+    engine = open_store(postgres_url)
+    first, second = article("https://a.test/1", FIRST), article("https://a.test/2", SECOND)
+    try:
+        with engine.begin() as connection:
+            # each row takes 0.3 s to go in: two runs inserting in their feeds' orders would
+            # each hold its first article's row while waiting on the other's
+            for statement in SLOW_INSERTS:
+                connection.execute(statement)
+        runs = [storing(engine, [first, second]), storing(engine, [second, first])]
+        for thread, _ in runs:
+            thread.join(60)
+
+        outcomes = [outcome for _, outcome in runs]
+        assert [outcome.get("error") for outcome in outcomes] == [None, None]
+        assert "lost a conflict" not in caplog.text  # one run waited for the other
+        stored = [outcome["stored"] for outcome in outcomes]
+        assert all(isinstance(batch, StoredBatch) for batch in stored)
+        new = sorted(len(batch.new) for batch in stored)  # type: ignore[union-attr]
+        assert new == [0, 2]  # the run that waited found both stored: duplicates
+        with Session(engine) as session:
+            assert session.exec(select(func.count()).select_from(Article)).one() == 2
+    finally:
+        engine.dispose()
+
+
+RIVAL_ALERT = text(
+    "INSERT INTO alerts (id, rule, query, story_id, article_id, terms, snippet, "
+    "snippet_start, snippet_end, created_at) VALUES (:id, 'extra', 'extra', :story, "
+    "(SELECT min(id) FROM articles WHERE story_id = :story), '[]', 'extra', 0, 5, now())"
+)
+
+
+def test_batches_alerting_on_the_same_stories_in_opposite_orders_wait_instead_of_deadlocking(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="storage.conflicts")
+    engine = open_store(postgres_url)
+    rules = RuleSet([Rule(name="extra", query="extra")])
+    try:
+        one, two = two_stories(engine)
+        with engine.connect() as rival:
+            # another run has fired the rule on story one and not committed
+            rival.execute(RIVAL_ALERT, {"id": "rival-one", "story": one})
+            # the batch's copies fire it on both stories, story two's copy first
+            thread, outcome = storing(engine, [copy_of(2), copy_of(1)], rules)
+            wait_for_lock_waiter(engine)  # the batch waits on (extra, one), holding neither
+            # (extra, two) is free: inserted in the batch's order it would be held, a deadlock
+            rival.execute(RIVAL_ALERT, {"id": "rival-two", "story": two})
+            rival.commit()
+        thread.join(60)
+
+        assert "error" not in outcome, outcome.get("error")
+        stored = outcome["stored"]
+        assert isinstance(stored, StoredBatch)
+        assert "lost a conflict" not in caplog.text
+        assert [a.url for a in stored.new] == ["https://b.test/2", "https://b.test/1"]
+        assert stored.fired == []  # the rival's alerts stand: nothing is sent twice
+        with Session(engine) as session:
+            outlets = session.exec(select(AlertArticle.alert_id, AlertArticle.url)).all()
+        assert sorted(outlets) == [
+            ("rival-one", "https://b.test/1"),
+            ("rival-two", "https://b.test/2"),
+        ]
     finally:
         engine.dispose()
 
