@@ -28,11 +28,10 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from alerts.rules import Rule
-from storage import Alert, Delivery, insert_returning_id
+from storage import Alert, Delivery, chunks, insert_returning_id
 
 PENDING, HELD, SUMMARISED, DIGESTED = "pending", "held", "summarised", "digested"
 PERIODS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
-_CHUNK = 500
 
 
 def bundle_key(kind: str, rule: str, scope: str, number: int = 0) -> str:
@@ -69,7 +68,7 @@ def break_storm(
         summary = _open_bundle(
             session, kind="summary", rule=rule.name, channel=channel, scope=scope, now=now
         )
-        for start in range(0, len(ids), _CHUNK):
+        for chunk in chunks(ids):
             session.execute(
                 update(Delivery)
                 .where(
@@ -77,7 +76,7 @@ def break_storm(
                     col(Delivery.channel) == channel,
                     col(Delivery.status) == PENDING,
                     col(Delivery.attempts) == 0,
-                    col(Delivery.alert_id).in_(ids[start : start + _CHUNK]),
+                    col(Delivery.alert_id).in_(chunk),
                 )
                 .values(status=SUMMARISED, bundle_id=summary, updated_at=now)
             )
@@ -149,12 +148,10 @@ def bundle_digests(*, session: Session, now: datetime, force: bool = False) -> l
             schedule=schedule,
         )
         ids = [row.id for row in due if row.id is not None]
-        for start in range(0, len(ids), _CHUNK):
+        for chunk in chunks(ids):
             session.execute(
                 update(Delivery)
-                .where(
-                    col(Delivery.id).in_(ids[start : start + _CHUNK]), col(Delivery.status) == HELD
-                )
+                .where(col(Delivery.id).in_(chunk), col(Delivery.status) == HELD)
                 .values(status=DIGESTED, bundle_id=digest, updated_at=now)
             )
         made.append(digest)

@@ -11,9 +11,7 @@ from collections.abc import Sequence
 from sqlmodel import Session, col, select
 
 from alerts.message import AlertMessage, BundleMessage, Message, Outlet
-from storage import Alert, AlertArticle, Article, Delivery, Source
-
-_CHUNK = 500
+from storage import Alert, AlertArticle, Article, Delivery, Source, chunks
 
 
 def compose(*, session: Session, delivery: Delivery) -> Message | None:
@@ -45,8 +43,7 @@ def compose(*, session: Session, delivery: Delivery) -> Message | None:
 def alert_messages(*, session: Session, alert_ids: Sequence[str]) -> dict[str, AlertMessage]:
     """Each alert as a message: its first article, and every outlet attached so far."""
     found: dict[str, AlertMessage] = {}
-    for start in range(0, len(alert_ids), _CHUNK):
-        chunk = list(alert_ids[start : start + _CHUNK])
+    for chunk in chunks(alert_ids):
         outlets = _outlets(session, chunk)
         query = (
             select(Alert, Article, Source.name)
@@ -59,7 +56,7 @@ def alert_messages(*, session: Session, alert_ids: Sequence[str]) -> dict[str, A
     return found
 
 
-def _outlets(session: Session, alert_ids: list[str]) -> dict[str, tuple[Outlet, ...]]:
+def _outlets(session: Session, alert_ids: Sequence[str]) -> dict[str, tuple[Outlet, ...]]:
     rows = session.exec(
         select(AlertArticle)
         .where(col(AlertArticle.alert_id).in_(alert_ids))

@@ -10,7 +10,7 @@ finds alerts whose digest is dead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,11 +19,11 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
-from storage import Alert, AlertArticle, Article, Delivery
+from storage import Alert, AlertArticle, Article, Delivery, chunks
 
 BUNDLED = frozenset({"summarised", "digested"})
 RETRYABLE = frozenset({"pending", "dead"})
-_CHUNK = 500
+_PAGE = 500  # rows read at a time
 
 
 @dataclass(frozen=True)
@@ -102,26 +102,22 @@ def list_alerts(
 
 
 def _pages(session: Session, query: Select[tuple[Alert, Article]]) -> Iterator[list[Any]]:
-    """The rows of `query`, _CHUNK at a time."""
+    """The rows of `query`, _PAGE at a time."""
     offset = 0
     while True:
-        rows = list(session.exec(query.offset(offset).limit(_CHUNK)).all())
+        rows = list(session.exec(query.offset(offset).limit(_PAGE)).all())
         if rows:
             yield rows
-        if len(rows) < _CHUNK:
+        if len(rows) < _PAGE:
             return
-        offset += _CHUNK
-
-
-def _chunks(ids: list[str]) -> Iterable[list[str]]:
-    return (ids[start : start + _CHUNK] for start in range(0, len(ids), _CHUNK))
+        offset += _PAGE
 
 
 def _deliveries(
     session: Session, ids: list[str]
 ) -> dict[str, list[tuple[Delivery, dict[str, object]]]]:
     rows: list[Delivery] = []
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         query = select(Delivery).where(col(Delivery.alert_id).in_(chunk)).order_by(col(Delivery.id))
         rows.extend(session.exec(query).all())
     bundle_ids = sorted({row.bundle_id for row in rows if row.bundle_id is not None})
@@ -166,7 +162,7 @@ def alert_outlets(*, session: Session, ids: Sequence[str]) -> dict[str, list[str
 
 def _outlets(session: Session, ids: list[str]) -> dict[str, list[dict[str, str]]]:
     by_alert: dict[str, list[dict[str, str]]] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         query = (  # rows, not ORM objects: a run's artifact reads a thousand alerts' outlets
             select(AlertArticle.alert_id, AlertArticle.source, AlertArticle.url)
             .where(col(AlertArticle.alert_id).in_(chunk))

@@ -6,6 +6,7 @@ Plain Python: never imports `flows` or `prefect`.
 from storage.articles import (
     FeedState,
     backoff,
+    chunks,
     ensure_sources,
     insert_ignoring_conflicts,
     insert_returning_id,
@@ -64,6 +65,7 @@ __all__ = [
     "alert_id",
     "backoff",
     "canonical_url",
+    "chunks",
     "ensure_sources",
     "finish_run",
     "insert_ignoring_conflicts",

@@ -22,6 +22,7 @@ from storage.fingerprints import canonical_url
 from storage.models import Article, EntryGuid, Source, utcnow
 
 T = TypeVar("T")
+IN_LIST = 500  # values in one `IN (…)`: well under every backend's parameter limit
 
 
 def insert_ignoring_conflicts(session: Session, table: Table) -> StatementLambdaElement:
@@ -124,7 +125,7 @@ def stored_urls(*, session: Session, urls: Iterable[str]) -> set[str]:
     """The canonical forms of `urls` that the store already holds."""
     wanted = {canonical_url(url) for url in urls}
     found: set[str] = set()
-    for chunk in chunks(sorted(wanted), 500):
+    for chunk in chunks(sorted(wanted)):
         query = select(Article.canonical_url).where(col(Article.canonical_url).in_(chunk))
         found.update(session.exec(query).all())
     return found
@@ -134,7 +135,7 @@ def seen_guids(*, session: Session, source_id: int, guids: Iterable[str]) -> set
     """The feed entry GUIDs of `source_id` among `guids` that were seen before."""
     wanted = sorted(set(guids))
     found: set[str] = set()
-    for chunk in chunks(wanted, 500):
+    for chunk in chunks(wanted):
         query = select(EntryGuid.guid).where(
             EntryGuid.source_id == source_id, col(EntryGuid.guid).in_(chunk)
         )
@@ -174,7 +175,7 @@ def iter_articles(
         last_id = rows[-1][0].id or last_id
 
 
-def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+def chunks(items: Sequence[T], size: int = IN_LIST) -> Iterator[Sequence[T]]:
     """`items` `size` at a time: the values of one `IN (…)` each."""
     for start in range(0, len(items), size):
         yield items[start : start + size]

@@ -34,7 +34,6 @@ from storage.stories import DEFAULT_OPTIONS, Fingerprint, StoryOptions, estimate
 _STORIES = Story.__table__  # type: ignore[attr-defined]
 _SIGNATURES = StorySignature.__table__  # type: ignore[attr-defined]
 _BANDS = StoryBand.__table__  # type: ignore[attr-defined]
-_IN_CHUNK = 500  # values in one `IN (…)`
 _NEW_STORIES = insert(_STORIES).returning(_STORIES.c.id, sort_by_parameter_order=True)
 _HOLDERS = select(_BANDS.c.article_id, _BANDS.c.band).where(
     _BANDS.c.band.in_(bindparam("bands", expanding=True)),
@@ -152,7 +151,7 @@ def _ranked(
     """
     holders: dict[int, list[int]] = defaultdict(list)
     wanted = sorted({band for fp in fingerprints for band in fp.bands})
-    for chunk in chunks(wanted, _IN_CHUNK):
+    for chunk in chunks(wanted):
         for article_id, band in session.execute(_HOLDERS, {"bands": chunk, "since": since}):
             holders[band].append(article_id)
     ranked = []
@@ -167,7 +166,7 @@ def _ranked(
 def _signatures(session: Session, article_ids: set[int]) -> dict[int, tuple[_Target, bytes]]:
     """The story and signature of each of `article_ids`."""
     found: dict[int, tuple[_Target, bytes]] = {}
-    for chunk in chunks(sorted(article_ids), _IN_CHUNK):
+    for chunk in chunks(sorted(article_ids)):
         rows = session.execute(_SIGNATURES_OF, {"ids": chunk})
         found.update(
             (article_id, (story_id, signature)) for article_id, story_id, signature in rows

@@ -54,7 +54,7 @@ def test_alerts_are_listed_by_run_and_rule_newest_first(engine: Engine) -> None:
 def test_a_limit_stops_the_listing_at_the_newest_alerts_across_pages(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(alerts.views, "_CHUNK", 2)  # five alerts: three pages
+    monkeypatch.setattr(alerts.views, "_PAGE", 2)  # five alerts: three pages
     for n in range(5):
         text = one_story(n, "A missile launcher")
         store(engine, [article(n, text)], [LAUNCHERS], now=T0 + timedelta(minutes=n))
