@@ -17,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -49,6 +51,8 @@ from storage import (
     open_store,
 )
 from storage.migrate import current_revision
+
+PRINTED_ROWS = 20  # alerts and failures a run prints; a line says how many more and where
 
 app = typer.Typer(
     help="newswatch: watch news sources, store articles once, alert on keywords.",
@@ -197,16 +201,22 @@ def _print_summary(summary: Any) -> None:
         "duplicates",
         "failures",
     )
-    table = Table(title=f"newswatch run {summary.run_id}")
+    table = Table(
+        title=f"newswatch run {summary.run_id}", box=box.SIMPLE_HEAD, collapse_padding=True
+    )
     for column in columns:
-        table.add_column(column, justify="left" if column in {"source", "kind"} else "right")
+        if column == "source":  # wrapped past 24 characters, never cut to "example-…"
+            names = [len(r.name) for r in summary.sources]
+            table.add_column(column, overflow="fold", min_width=min(24, max(names, default=6)))
+        else:
+            table.add_column(column, justify="left" if column == "kind" else "right")
     for r in summary.sources:
         failures = f"{r.failures} (source failed)" if r.error else str(r.failures)
         failures = "skipped: backing off" if r.skipped else failures
         counts = (r.found, r.already_stored, r.new, r.updated, r.duplicates)
         table.add_row(Text(r.name), r.kind, *map(str, counts), failures)
     out.print(table)
-    for alert in summary.alerts:
+    for alert in summary.alerts[:PRINTED_ROWS]:
         channels = ", ".join(alert["channels"]) or "no channels"
         published = (alert["published_at"] or "date unknown")[:10]
         out.print(
@@ -214,11 +224,13 @@ def _print_summary(summary: Any) -> None:
         )
         out.print(Text(f"  {alert['url']}  ({alert['source']}, {published}; {channels})"))
         out.print(Text(f"  {alert['snippet']}"))
+    _more(summary.alerts, "alert", f"newswatch alerts list --run {summary.run_id}")
     for r in summary.sources:
         if r.skipped:
             out.print(Text.assemble(("skipped ", "yellow"), f"{r.name}: {r.skipped}"))
-    for failure in summary.failures:
+    for failure in summary.failures[:PRINTED_ROWS]:
         out.print(Text.assemble(("failed ", "yellow"), f"{failure.source}: {failure.reason}"))
+    _more(summary.failures, "failure", f"newswatch runs show {summary.run_id}")
     for pending in summary.deliveries.get("failures", []):
         out.print(
             Text.assemble(
@@ -227,11 +239,22 @@ def _print_summary(summary: Any) -> None:
         )
     totals = summary.totals()
     out.print(
-        f"{totals['new']} new, {totals['duplicates']} duplicates, "
-        f"{totals['already_stored']} already stored, {totals['alerts']} alerts, "
-        f"{totals['deliveries_sent']} deliveries sent, {totals['deliveries_pending']} pending, "
-        f"{totals['failures']} failures"
+        f"{totals['new']} new, {_counted(totals['duplicates'], 'duplicate')}, "
+        f"{totals['already_stored']} already stored, {_counted(totals['alerts'], 'alert')}, "
+        f"{_counted(totals['deliveries_sent'], 'delivery', 'deliveries')} sent, "
+        f"{totals['deliveries_pending']} pending, {_counted(totals['failures'], 'failure')}"
     )
+
+
+def _more(rows: Sequence[object], what: str, command: str) -> None:
+    """The line saying how many of `rows` were not printed, and the command that lists them."""
+    if len(rows) > PRINTED_ROWS:
+        more = _counted(len(rows) - PRINTED_ROWS, f"more {what}")
+        out.print(f"… and {more}: `{command}` lists them all")
+
+
+def _counted(number: int, singular: str, plural: str | None = None) -> str:
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
 
 
 register_store(app)  # export, search, stories: listed after run

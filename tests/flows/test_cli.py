@@ -483,3 +483,67 @@ def test_alert_settings_errors_are_one_line_naming_the_key(
     (line,) = result.output.strip().splitlines()
     assert line.startswith(f"newswatch: error: {config}: {message}"), line
     assert APPRISE_PASSWORD not in line
+
+
+def test_run_summary_prints_the_first_alerts_and_failures_and_says_where_the_rest_are() -> None:
+    from datetime import UTC, datetime
+
+    from flows import cli
+    from flows.pipeline import Failure
+    from flows.summary import RunSummary, SourceReport
+
+    summary = RunSummary(run_id=7, started_at=datetime.now(UTC))
+    summary.sources.append(SourceReport("regional-desk-and-wires", "feed", found=30, new=25))
+    summary.alerts += [
+        {
+            "id": f"a{n}",
+            "rule": "floods",
+            "title": f"Flood story {n}",
+            "url": f"https://x.test/{n}",
+            "source": "regional-desk-and-wires",
+            "published_at": None,
+            "snippet": "…the river rose…",
+            "channels": ["desk"],
+        }
+        for n in range(cli.PRINTED_ROWS + 5)
+    ]
+    summary.failures += [
+        Failure("regional-desk-and-wires", f"https://x.test/gone/{n}", "HTTP 404")
+        for n in range(cli.PRINTED_ROWS + 1)
+    ]
+    with cli.out.capture() as captured:
+        cli._print_summary(summary)
+    printed = captured.get()
+
+    assert printed.count("ALERT floods") == cli.PRINTED_ROWS
+    assert "… and 5 more alerts: `newswatch alerts list --run 7` lists them all" in printed
+    assert printed.count("failed regional-desk-and-wires") == cli.PRINTED_ROWS
+    assert "… and 1 more failure: `newswatch runs show 7` lists them all" in printed
+    assert "25 alerts, 0 deliveries sent" in printed and "21 failures" in printed
+    # the source's name is wrapped in its column, never cut short
+    assert "regional-desk-and-wires" in "".join(printed.replace("│", "").split())
+
+
+def test_run_summary_counts_read_as_english_for_one() -> None:
+    from datetime import UTC, datetime
+
+    from flows import cli
+    from flows.summary import RunSummary
+
+    summary = RunSummary(run_id=1, started_at=datetime.now(UTC))
+    summary.alerts.append(
+        {
+            "id": "a",
+            "rule": "r",
+            "title": "t",
+            "url": "https://x.test/a",
+            "source": "desk",
+            "published_at": None,
+            "snippet": "s",
+            "channels": [],
+        }
+    )
+    summary.deliveries = {"sent": 1, "pending": 0}
+    with cli.out.capture() as captured:
+        cli._print_summary(summary)
+    assert "0 duplicates, 0 already stored, 1 alert, 1 delivery sent" in captured.get()
