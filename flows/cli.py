@@ -25,6 +25,7 @@ import typer
 from rich import box
 from rich.table import Table
 from rich.text import Text
+from sqlmodel import Session
 
 from flows.cli_alerts import alerts_app
 from flows.cli_common import (
@@ -49,6 +50,8 @@ from storage import (
     StoreUnavailable,
     masked_url,
     open_store,
+    prune_story_index,
+    utcnow,
 )
 from storage.migrate import current_revision
 
@@ -269,6 +272,28 @@ def db_upgrade(config: ConfigOption = DEFAULT_CONFIG) -> None:
     settings = settings_from(config)
     with open_engine(settings) as engine:
         out.print(f"{masked_url(settings.database.url)}: schema at {current_revision(engine)}")
+
+
+@db_app.command("prune")
+def db_prune(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) -> None:
+    """Remove the story index rows of every article stored before the story window.
+
+    Each run removes up to 5,000 articles' rows itself, oldest first; this clears a long
+    history at once (say, after upgrading a large store). Articles and stories stay.
+    """
+    settings = settings_from(config)
+    options = settings.stories.options()
+    with open_engine(settings) as engine, Session(engine) as session:
+        removed = prune_story_index(session=session, now=utcnow(), options=options, limit=None)
+        session.commit()
+    if as_json:
+        print_json({"articles_pruned": removed, "window_days": settings.stories.window_days})
+        return
+    days = settings.stories.window_days
+    out.print(
+        f"story index: the rows of {_counted(removed, 'article')} stored more than "
+        f"{days + 1:g} days ago (the {days:g}-day story window and a day) removed"
+    )
 
 
 register_ops(app)  # init, schedules, server, serve, deploy: listed after the commands above

@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from alerts import DeliveryReport, RuleSet, deliver_due, notifier_for
@@ -51,10 +54,13 @@ from storage import (
     ArticleIn,
     FeedState,
     Source,
+    StoryOptions,
     ensure_sources,
     finish_run,
     open_store,
+    prune_story_index,
     record_source_health,
+    retry_conflicts,
     source_states,
     start_run,
     utcnow,
@@ -224,6 +230,31 @@ async def _poll_and_deliver(run: _Run) -> None:
     _record_health(run)
     # quoted: Prefect would otherwise walk every rule of the settings to resolve futures
     run.summary.add_deliveries(await deliver_task(quote(run.settings), quote(run.engine)))
+    prune_stale_index(run.engine, options=run.settings.stories.options(), log=get_run_logger())
+
+
+def prune_stale_index(
+    engine: Engine, *, options: StoryOptions, log: logging.Logger | logging.LoggerAdapter[Any]
+) -> int | None:
+    """The story index rows past the story window removed (see `prune_story_index`), as
+    each run does after its alerts went out: the number of articles whose rows went, or
+    None when it failed. Housekeeping: a failure is a warning in `log`, never the run's."""
+
+    def transaction() -> int:
+        with Session(engine) as session:
+            removed = prune_story_index(session=session, now=utcnow(), options=options)
+            session.commit()
+        return removed
+
+    try:
+        removed = retry_conflicts(transaction)
+    except SQLAlchemyError as error:
+        reason = (str(getattr(error, "orig", None) or error).strip().splitlines() or ["?"])[0]
+        log.warning("story index: old rows not removed this run: %s", reason)
+        return None
+    if removed:
+        log.info("story index: rows past the story window removed (articles: %d)", removed)
+    return removed
 
 
 def _feed_states(states: dict[str, Source]) -> dict[str, FeedState]:

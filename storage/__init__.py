@@ -16,6 +16,7 @@ from storage.articles import (
     source_states,
     stored_urls,
 )
+from storage.conflicts import retry_conflicts
 from storage.dedup import Stored, add_articles
 from storage.engine import make_engine, open_store
 from storage.errors import StorageError, StoreUnavailable, masked_url
@@ -39,6 +40,7 @@ from storage.runs import finish_run, recent_runs, start_run
 from storage.schemas import ArticleIn, Origin
 from storage.search import SearchHit, StoryView, recent_stories, search
 from storage.stories import StoryOptions
+from storage.story_index import prune_story_index
 
 __all__ = [
     "Alert",
@@ -75,9 +77,11 @@ __all__ = [
     "masked_url",
     "normalise_text",
     "open_store",
+    "prune_story_index",
     "recent_runs",
     "recent_stories",
     "record_source_health",
+    "retry_conflicts",
     "search",
     "seen_guids",
     "source_states",

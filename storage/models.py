@@ -156,8 +156,8 @@ class StorySignature(SQLModel, table=True):
         sa_column=Column(Integer, ForeignKey("stories.id"), nullable=False, index=True)
     )
     signature: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    created_at: datetime = Field(  # indexed: runs remove the rows past the story window
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True)
     )
 
 

@@ -13,6 +13,10 @@ commit: the caller owns the transaction.
 
 Two processes storing near-duplicates at the same instant can each start a story;
 they stay two stories (nothing merges stories afterwards).
+
+Candidates are looked up among the articles stored within the story window only, so
+the rows of older articles are never read again: `prune_story_index` removes them
+(each run does, after storing), else they would take ~2 KB an article forever.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, case, delete, insert, select, update
 from sqlmodel import Session, col
@@ -48,6 +52,13 @@ _FIRST_ARTICLE = (
     .values(first_article_id=bindparam("article"), article_count=bindparam("count"))
 )
 _NOW = bindparam("now", type_=UTCDateTime())
+PRUNE_MARGIN = timedelta(days=1)  # past the window: a run that started earlier may still read
+PRUNE_LIMIT = 5000  # articles a run prunes at most: a store's backlog goes over several runs
+_AGED = (
+    select(_SIGNATURES.c.article_id)
+    .where(_SIGNATURES.c.created_at < bindparam("cutoff", type_=UTCDateTime()))
+    .order_by(_SIGNATURES.c.created_at)
+)
 _MORE_ARTICLES = (
     update(_STORIES)
     .where(_STORIES.c.id == bindparam("story"))
@@ -272,3 +283,23 @@ def story_outlets(*, session: Session, story_id: int) -> list[str]:
         .order_by(col(Article.id))
     )
     return list(dict.fromkeys(session.execute(query).scalars()))
+
+
+def prune_story_index(
+    *,
+    session: Session,
+    now: datetime,
+    options: StoryOptions = DEFAULT_OPTIONS,
+    limit: int | None = PRUNE_LIMIT,
+) -> int:
+    """Remove the signatures and band keys of articles stored more than the story window
+    (and `PRUNE_MARGIN`) before `now`, at most `limit` articles' (oldest first): no lookup
+    reads them again. The number of articles whose rows went. The articles and their
+    stories stay; a window made longer later reaches back only as far as what is left."""
+    aged = _AGED.limit(limit) if limit is not None else _AGED
+    cutoff = now - options.window - PRUNE_MARGIN
+    ids = sorted(session.execute(aged, {"cutoff": cutoff}).scalars())
+    for chunk in chunks(ids):  # in id order: two runs pruning at once lock rows alike
+        session.execute(delete(_BANDS).where(_BANDS.c.article_id.in_(chunk)))
+        session.execute(delete(_SIGNATURES).where(_SIGNATURES.c.article_id.in_(chunk)))
+    return len(ids)

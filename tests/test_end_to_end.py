@@ -310,6 +310,41 @@ def test_malformed_seed_files_are_reported_and_the_good_ones_stored(
     assert summary["sources"][0]["failures"] == 2
 
 
+def test_a_run_removes_the_story_index_rows_of_articles_past_the_window(
+    tmp_path: Path, smtp_server: LoopbackSMTPServer, http_server: LoopbackHTTPServer
+) -> None:
+    from datetime import timedelta
+
+    from sqlmodel import Session, func, select
+
+    from storage import ArticleIn, add_articles, ensure_sources, open_store, utcnow
+    from storage.models import StorySignature
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    good = Path(__file__).resolve().parents[1] / "examples" / "seeds" / "001_defence_launchers.txt"
+    (seeds / "good.txt").write_bytes(good.read_bytes())
+    sources = '[[sources]]\nname = "desk"\nseeds = "seeds/"'
+    hook = http_server.route("/hook", "ok")
+    config = write_config(tmp_path, sources=sources, smtp_port=smtp_server.port, hook_url=hook)
+    engine = open_store(f"sqlite:///{tmp_path / 'newswatch.db'}")
+    old = ArticleIn(
+        url="https://a.test/old", source="desk", title="Old", text="old news " * 30, origin="page"
+    )
+    with Session(engine) as session:
+        ids = ensure_sources(session=session, sources=[("desk", "seeds", str(seeds))])
+        month_ago = utcnow() - timedelta(days=30)
+        add_articles(session=session, articles=[old], source_ids=ids, run_id=None, now=month_ago)
+        session.commit()
+
+    assert run_json(config)["totals"]["new"] == 1
+
+    with Session(engine) as session:
+        left = session.exec(select(func.count()).select_from(StorySignature)).one()
+    engine.dispose()
+    assert left == 1  # the new article's; the month-old one's went
+
+
 def test_run_publishes_its_summary_as_a_prefect_artifact(
     tmp_path: Path, smtp_server: LoopbackSMTPServer, http_server: LoopbackHTTPServer
 ) -> None:

@@ -211,6 +211,54 @@ def test_export_filters_by_date_and_source_and_db_upgrade_reports_the_revision(
     assert f"schema at {head_revision()}" in upgraded.stdout
 
 
+def test_db_prune_clears_the_story_index_past_the_window_in_one_go(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from sqlmodel import Session, func, select
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from storage import ArticleIn, add_articles, ensure_sources, open_store, utcnow
+    from storage.models import Article, StorySignature
+
+    config = tmp_path / "newswatch.toml"
+    config.write_text('[database]\nurl = "sqlite:///newswatch.db"\n[stories]\nwindow_days = 2\n')
+    engine = open_store(f"sqlite:///{tmp_path / 'newswatch.db'}")
+    now = utcnow()
+    with Session(engine) as session:
+        ids = ensure_sources(session=session, sources=[("desk", "seeds", "s/")])
+        for age, count in ((timedelta(days=3, hours=1), 3), (timedelta(0), 1)):
+            articles = [
+                ArticleIn(
+                    url=f"https://x.test/{age.days}/{n}",
+                    source="desk",
+                    title=f"t{n}",
+                    text=f"Text of article {n} of day {age.days}.",
+                    origin="seed",
+                )
+                for n in range(count)
+            ]
+            add_articles(
+                session=session, articles=articles, source_ids=ids, run_id=None, now=now - age
+            )
+        session.commit()
+
+    pruned = CliRunner().invoke(app, ["db", "prune", "--config", str(config), "--json"])
+    again = CliRunner().invoke(app, ["db", "prune", "--config", str(config)])
+
+    assert pruned.exit_code == 0, pruned.output
+    # the config's 2-day window and a day's margin applied
+    assert json.loads(pruned.stdout) == {"articles_pruned": 3, "window_days": 2.0}
+    assert again.stdout.startswith("story index: the rows of 0 articles stored more than 3 days")
+    with Session(engine) as session:
+        counted = [
+            session.exec(select(func.count()).select_from(table)).one()
+            for table in (Article, StorySignature)
+        ]
+    engine.dispose()
+    assert counted == [4, 1]
+
+
 def test_run_of_an_unknown_source_exits_2_naming_it(tmp_path: Path) -> None:
     config = tmp_path / "newswatch.toml"
     config.write_text('[[sources]]\nname = "dw"\nurls = ["https://dw.example/a"]\n')

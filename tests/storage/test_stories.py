@@ -13,15 +13,21 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, func, select
 
 from storage.articles import ensure_sources
 from storage.dedup import add_articles
 from storage.fingerprints import text_hash
-from storage.models import Article, Story
+from storage.models import Article, Story, StoryBand, StorySignature
 from storage.schemas import ArticleIn
 from storage.stories import StoryOptions, estimate_jaccard, fingerprint, prepare
-from storage.story_index import attach_articles, place_in_stories, story_outlets
+from storage.story_index import (
+    PRUNE_MARGIN,
+    attach_articles,
+    place_in_stories,
+    prune_story_index,
+    story_outlets,
+)
 from tests.conftest import CORPUS, shared_path
 
 OPTIONS = StoryOptions()
@@ -238,6 +244,62 @@ def test_a_batch_puts_near_duplicates_of_each_other_in_one_story(engine: Engine)
             session=session, entries=[(prints[2], "t")], now=T0, options=OPTIONS
         )
         assert (again.story_id, again.created) == (placed[0].story_id, False)
+
+
+THIRD = (
+    "Workers at the city's largest port walked out on Monday in a dispute over pay and "
+    "shift patterns, leaving dozens of container ships waiting at anchor offshore. The "
+    "union said the strike would last a week unless managers returned to talks, while "
+    "the port authority warned of shortages of fresh produce in supermarkets by the weekend."
+)
+
+
+def index_rows(session: Session, article_id: int) -> tuple[int, int]:
+    """The article's (signatures, band keys) in the story index."""
+    signatures = session.exec(
+        select(func.count()).where(StorySignature.article_id == article_id)
+    ).one()
+    bands = session.exec(select(func.count()).where(StoryBand.article_id == article_id)).one()
+    return signatures, bands
+
+
+def test_pruning_removes_the_index_rows_past_the_window_and_lookups_find_the_same(
+    engine: Engine,
+) -> None:
+    now = T0 + OPTIONS.window + PRUNE_MARGIN + timedelta(hours=12)
+    with Session(engine) as session:
+        old, old_story, _ = store(session, WIRE, now=T0)  # before the window and its margin
+        margin, _, _ = store(session, OTHER, now=T0 + timedelta(days=1))  # in the margin
+        recent, recent_story, _ = store(session, THIRD, now=T0 + timedelta(days=3))
+        session.commit()
+
+        assert prune_story_index(session=session, now=now, options=OPTIONS) == 1
+        session.commit()
+
+        assert index_rows(session, old) == (0, 0)
+        assert index_rows(session, margin) == index_rows(session, recent) == (1, OPTIONS.bands)
+        assert session.get(Article, old) is not None and session.get(Story, old_story) is not None
+        # a copy of the recent article still joins its story; one of the old article starts
+        # its own, as it did before pruning: the old article was out of the window already
+        _, joined, created = store(session, f"{HEADER} {THIRD}", now=now, source="gazette")
+        assert (joined, created) == (recent_story, False)
+        _, apart, created = store(session, f"{HEADER} {WIRE}", now=now, source="gazette")
+        assert created and apart != old_story
+        assert prune_story_index(session=session, now=now, options=OPTIONS) == 0
+
+
+def test_pruning_takes_the_oldest_articles_first_up_to_its_limit(engine: Engine) -> None:
+    with Session(engine) as session:
+        older, _, _ = store(session, WIRE, now=T0)
+        newer, _, _ = store(session, OTHER, now=T0 + timedelta(hours=1))
+        session.commit()
+        later = T0 + timedelta(days=30)
+
+        assert prune_story_index(session=session, now=later, options=OPTIONS, limit=1) == 1
+        assert index_rows(session, older) == (0, 0)
+        assert index_rows(session, newer) == (1, OPTIONS.bands)
+        assert prune_story_index(session=session, now=later, options=OPTIONS, limit=1) == 1
+        assert prune_story_index(session=session, now=later, options=OPTIONS, limit=1) == 0
 
 
 def test_a_story_whose_articles_were_not_stored_is_deleted(engine: Engine) -> None:
