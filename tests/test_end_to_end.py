@@ -287,18 +287,27 @@ def test_run_on_postgresql_stores_and_alerts_like_sqlite(
     assert not (tmp_path / "newswatch.db").exists()
 
 
-def test_malformed_seed_files_are_reported_and_the_good_ones_stored(
+def desk_of_seeds(
     tmp_path: Path, smtp_server: LoopbackSMTPServer, http_server: LoopbackHTTPServer
-) -> None:
+) -> tuple[Path, Path]:
+    """A source "desk" over tmp_path/seeds, which holds the bundled seed that fires the
+    rule: (the seeds folder, the config)."""
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     good = Path(__file__).resolve().parents[1] / "examples" / "seeds" / "001_defence_launchers.txt"
     (seeds / "good.txt").write_bytes(good.read_bytes())
-    (seeds / "no-date.txt").write_text("Just a title\n\nSome text.\n")
-    (seeds / "bad-date.txt").write_text("date 2024-13-45\nTitle\n\nText.\n")
     hook = http_server.route("/hook", "ok")
     sources = '[[sources]]\nname = "desk"\nseeds = "seeds/"'
     config = write_config(tmp_path, sources=sources, smtp_port=smtp_server.port, hook_url=hook)
+    return seeds, config
+
+
+def test_malformed_seed_files_are_reported_and_the_good_ones_stored(
+    tmp_path: Path, smtp_server: LoopbackSMTPServer, http_server: LoopbackHTTPServer
+) -> None:
+    seeds, config = desk_of_seeds(tmp_path, smtp_server, http_server)
+    (seeds / "no-date.txt").write_text("Just a title\n\nSome text.\n")
+    (seeds / "bad-date.txt").write_text("date 2024-13-45\nTitle\n\nText.\n")
 
     summary = run_json(config)
 
@@ -320,13 +329,7 @@ def test_a_run_removes_the_story_index_rows_of_articles_past_the_window(
     from storage import ArticleIn, add_articles, ensure_sources, open_store, utcnow
     from storage.models import StorySignature
 
-    seeds = tmp_path / "seeds"
-    seeds.mkdir()
-    good = Path(__file__).resolve().parents[1] / "examples" / "seeds" / "001_defence_launchers.txt"
-    (seeds / "good.txt").write_bytes(good.read_bytes())
-    sources = '[[sources]]\nname = "desk"\nseeds = "seeds/"'
-    hook = http_server.route("/hook", "ok")
-    config = write_config(tmp_path, sources=sources, smtp_port=smtp_server.port, hook_url=hook)
+    seeds, config = desk_of_seeds(tmp_path, smtp_server, http_server)
     engine = open_store(f"sqlite:///{tmp_path / 'newswatch.db'}")
     old = ArticleIn(
         url="https://a.test/old", source="desk", title="Old", text="old news " * 30, origin="page"
