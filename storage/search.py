@@ -33,6 +33,7 @@ from storage.models import Article, Source, Story
 MARK_START, MARK_END = "[", "]"
 _RAW_START, _RAW_END = "\x02", "\x03"  # what the engines emit; never in extracted text
 _TOKEN = re.compile(r'(?P<quoted_not>-?)"(?P<phrase>[^"]*)"?|(?P<word_not>-?)(?P<word>[^\s"]+)')
+_OPERATORS = {"AND", "OR", "NOT"}  # as the rules write them: upper case, unquoted
 _WORDY = re.compile(r"[^\W_]")  # a letter or digit: something either tokenizer indexes
 _HIGHLIGHT = re.compile(r"\[([^\]]*)\]")
 
@@ -96,7 +97,8 @@ class StoryView:
 
 @dataclass(frozen=True)
 class Term:
-    """One word or phrase of a parsed query; `excluded` when it came as `-word`."""
+    """One word or phrase of a parsed query; `excluded` when it came as `-word` or after
+    NOT."""
 
     words: str
     excluded: bool
@@ -130,13 +132,19 @@ def parse_query(query: str) -> list[list[Term]]:
     if not query.strip():
         raise ValueError("empty search query: give at least one word to look for")
     groups: list[list[Term]] = [[]]
+    negated = False  # by a NOT before the term
     for match in _TOKEN.finditer(query):
-        if match["word"] == "OR" and not match["word_not"]:
-            groups.append([])
+        operator = match["word"] if match["word"] in _OPERATORS and not match["word_not"] else None
+        if operator:  # AND joins what every term is anyway: required
+            if operator == "OR":
+                groups.append([])
+            negated = operator == "NOT"
             continue
         words = " ".join((match["phrase"] if match["word"] is None else match["word"]).split())
         if _WORDY.search(words):
-            groups[-1].append(Term(words, bool(match["quoted_not"] or match["word_not"])))
+            excluded = negated or bool(match["quoted_not"] or match["word_not"])
+            groups[-1].append(Term(words, excluded))
+        negated = False
     groups = [group for group in groups if group]
     if not groups:
         raise ValueError(f"no words to look for in search query {query!r}")
