@@ -37,7 +37,7 @@ from flows.cli_common import (
     print_json,
     settings_from,
 )
-from flows.settings import DEFAULT_CONFIG
+from flows.settings import DEFAULT_CONFIG, problem_in
 from storage import Article, iter_articles
 
 rules_app = typer.Typer(
@@ -160,11 +160,7 @@ def rule_problems(index: int, table: Any, *, channels: set[str]) -> list[RulePro
 
 def _pydantic_message(detail: Any) -> str:
     key = ".".join(str(part) for part in detail["loc"])
-    if detail["type"] == "missing":
-        return f"{key}: required key is missing"
-    if detail["type"] == "extra_forbidden":
-        return f"{key}: unknown key"
-    return f"{key}: {detail['msg'].removeprefix('Value error, ')}"
+    return f"{key}: {problem_in(detail)}"
 
 
 def _duplicate_names(tables: list[Any]) -> list[RuleProblem]:

@@ -27,6 +27,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -313,14 +314,33 @@ def _required(variable: str, *, path: Path, key: str, env: Mapping[str, str]) ->
     return env[variable]
 
 
+# The config's patterns in words: "String should match pattern '^https?://'" tells no user
+_PATTERNS = {
+    r"^https?://": "must be an http:// or https:// URL",
+    r"^[\w][\w .:/-]*$": (
+        "must start with a letter or digit and hold only letters, digits, spaces and . : / - _"
+    ),
+    r"^(immediate|digest)$": "must be immediate or digest",
+    r"^(hourly|daily)$": "must be hourly or daily",
+}
+
+
+def problem_in(detail: ErrorDetails) -> str:
+    """What one of pydantic's errors says is wrong, in words a config's writer knows."""
+    if detail["type"] == "extra_forbidden":
+        return "unknown key"
+    if detail["type"] == "missing":
+        return "required key is missing"
+    pattern = detail.get("ctx", {}).get("pattern")
+    if detail["type"] == "string_pattern_mismatch" and pattern in _PATTERNS:
+        return _PATTERNS[pattern]
+    return detail["msg"].removeprefix("Value error, ")
+
+
 def _config_error(error: ValidationError, *, path: Path) -> ConfigError:
     first = error.errors()[0]
     key = _dotted(first["loc"])
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown key"
-    elif first["type"] == "missing":
-        message = "required key is missing"
+    message = problem_in(first)
     if "input" in first and first["type"] not in {"missing", "extra_forbidden"}:
         shown = repr(first["input"]) if not isinstance(first["input"], dict) else "a table"
         if not key.startswith("channels") and len(shown) < 80:  # channel values may be secrets

@@ -46,6 +46,7 @@ query = '"missile launcher'
 name = "bad-near"
 query = "kim NEAR/0 missile"
 channels = ["pager"]
+mode = "weekly"
 
 [[rules]]
 name = "fine"
@@ -127,6 +128,7 @@ def test_check_lists_every_invalid_rule_with_name_and_position(tmp_path: Path) -
     assert stderr.splitlines() == [
         f"{prefix}'open-quote' (rules[1]): unclosed quote at position 0",
         f"{prefix}'bad-near' (rules[2]): NEAR/ needs a number of words from 1 to 100 at position 9",
+        f"{prefix}'bad-near' (rules[2]): mode: must be immediate or digest",
         f"{prefix}'bad-near' (rules[2]): unknown channel 'pager' (known: desk)",
         f"{prefix}'fine' (rules[3]): unknown field 'nope:' (known: title:, text:, source:, "
         "site:, lang:; quote a word with ':') at position 0",

@@ -107,7 +107,17 @@ def test_smtp_password_comes_from_the_environment_when_a_username_is_set(tmp_pat
         (("smtp_port = 1025", 'smtp_port = "many"'), "channels.desk.smtp_port", "integer"),
         (('type = "webhook"', 'type = "pager"'), "channels.hook", "type"),
         (('to = ["desk@example.org"]', ""), "channels.desk.to", "required key is missing"),
-        (('feed = "https://rss', 'feed = "ftp://rss'), "sources[1].feed", "match pattern"),
+        (
+            ('feed = "https://rss', 'feed = "ftp://rss'),
+            "sources[1].feed",
+            "must be an http:// or https:// URL (got 'ftp://rss",
+        ),
+        (('name = "dw"', 'name = "-dw"'), "sources[1].name", "must start with a letter or digit"),
+        (
+            ('channels = ["desk", "hook"]', 'channels = ["desk"]\nmode = "weekly"'),
+            "rules[0].mode",
+            "must be immediate or digest (got 'weekly')",
+        ),
         (
             ("[fetch]", "[stories]\nwindow_days = 0\n\n[fetch]"),
             "stories.window_days",
