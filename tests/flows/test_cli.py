@@ -507,7 +507,7 @@ channels = ["hook", "desk", "team"]
             '[[rules]]\nname = "r"\nquery = "x"\ndigest = "hourly"',
             'rules[0].digest: needs mode = "digest" too',
         ),
-        ('[[rules]]\nname = "r"\nquery = "x"\nmode = "weekly"', "rules[0].mode: String should"),
+        ('[[rules]]\nname = "r"\nquery = "x"\nmode = "weekly"', "rules[0].mode: must be immediate"),
         ('[[rules]]\nname = "r"\nquery = "x"\nstorm_limit = 0', "rules[0].storm_limit: Input"),
         ('[delivery]\nbackoff = "soon"', "delivery.backoff: 'soon' is not a duration"),
         ('[delivery]\ntemplates = "missing/"', "delivery.templates: "),
@@ -595,3 +595,17 @@ def test_run_summary_counts_read_as_english_for_one() -> None:
     with cli.out.capture() as captured:
         cli._print_summary(summary)
     assert "0 duplicates, 0 already stored, 1 alert, 1 delivery sent" in captured.get()
+
+
+def test_help_shows_flags_without_a_value_placeholder() -> None:
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    shown = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "100"})
+    assert shown.exit_code == 0, shown.output
+    flags = [
+        line for line in shown.output.splitlines() if line.startswith(("│ --json", "│ --help"))
+    ]
+    assert len(flags) == 2, shown.output
+    assert not any("<bool>" in line for line in flags), flags  # flags take no value
