@@ -34,6 +34,7 @@ from flows.cli_common import (
     ConfigOption,
     JsonOption,
     fail,
+    minutes,
     open_engine,
     out,
     print_json,
@@ -88,16 +89,18 @@ def alerts_list(
     if as_json:
         print_json([view.to_dict() for view in views])
         return
-    table = Table(title=f"{len(views)} alerts")
-    for column in ("id", "rule", "title", "outlets", "created", "deliveries"):
-        table.add_column(column, overflow="fold")
+    # 80 columns: the id and time whole; the title over its rule and outlets
+    table = Table(title=f"{len(views)} alert{'' if len(views) == 1 else 's'}")
+    table.add_column("id", no_wrap=True)
+    table.add_column("created (UTC)", no_wrap=True)
+    table.add_column("alert: rule · outlets", overflow="fold", ratio=3)
+    table.add_column("deliveries", overflow="fold", ratio=2)
     for view in views:
+        outlets = ", ".join(dict.fromkeys(o["source"] for o in view.outlets))
         table.add_row(
             view.id[:12],
-            Text(view.rule),
-            Text(view.title),
-            Text(", ".join(dict.fromkeys(o["source"] for o in view.outlets))),
-            view.created_at.isoformat(timespec="seconds"),
+            minutes(view.created_at),
+            Text.assemble((view.title, "bold"), "\n", (f"{view.rule} · {outlets}", "dim")),
             Text("\n".join(_delivery_line(ch, d) for ch, d in view.deliveries.items()) or "-"),
         )
     out.print(table)

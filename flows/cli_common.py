@@ -40,6 +40,15 @@ SinceOption = Annotated[
 LimitOption = Annotated[int, typer.Option(min=1, max=1000, help="At most this many rows.")]
 
 
+def minutes(value: datetime | str | None) -> str:
+    """A time as tables print it: `2025-03-02 14:05` (UTC, as stored), or `-`."""
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        value = value.astimezone(UTC).isoformat()
+    return value[:16].replace("T", " ")
+
+
 def print_json(value: object) -> None:
     """What `--json` prints: one JSON document on stdout, non-ASCII text as it is (plain
     `print`: rich's console would wrap long lines and read brackets as markup)."""

@@ -24,6 +24,7 @@ from flows.cli_common import (
     JsonOption,
     LimitOption,
     fail,
+    minutes,
     open_engine,
     out,
     print_json,
@@ -80,7 +81,7 @@ def runs_list(
         table.add_row(
             str(row.id),
             row.status,
-            row.started_at.strftime("%Y-%m-%d %H:%M"),
+            minutes(row.started_at),
             _took(row),
             *(str(totals.get(count, "-")) for count in COUNTS),
         )

@@ -26,6 +26,7 @@ from flows.cli_common import (
     ConfigOption,
     JsonOption,
     fail,
+    minutes,
     open_engine,
     out,
     print_json,
@@ -55,7 +56,7 @@ def list_sources(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = Fa
     if as_json:
         print_json(views)
         return
-    table = Table(title=f"{len(views)} sources")
+    table = Table(title=f"{len(views)} source{'' if len(views) == 1 else 's'}")
     for column in ("source", "kind", "location", "status", "last success", "next attempt"):
         table.add_column(column, overflow="fold")
     for view in views:
@@ -67,8 +68,8 @@ def list_sources(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = Fa
             view["kind"],
             Text(view["location"]),
             Text(status),
-            _minutes(view["last_success_at"]),
-            _minutes(view["next_attempt_at"]),
+            minutes(view["last_success_at"]),
+            minutes(view["next_attempt_at"]),
         )
     out.print(table)
 
@@ -92,10 +93,6 @@ def _source_view(source: SourceSettings, row: Source | None) -> dict[str, Any]:
 
 def _iso(moment: Any) -> str | None:
     return moment.isoformat() if moment is not None else None
-
-
-def _minutes(value: str | None) -> str:
-    return value[:16].replace("T", " ") if value else "-"
 
 
 @sources_app.command("import-opml")

@@ -26,6 +26,7 @@ from flows.cli_common import (
     LimitOption,
     SinceOption,
     fail,
+    minutes,
     open_engine,
     out,
     parse_since,
@@ -171,14 +172,17 @@ def stories(
         print_json([view.to_dict() for view in views])
         return
     table = Table(title=f"{len(views)} stories")
-    for column in ("articles", "story", "outlets", "first seen", "last seen"):
-        table.add_column(column, justify="right" if column == "articles" else "left")
+    # 80 columns: the count and times whole, the story wider than its outlets
+    table.add_column("articles", justify="right", no_wrap=True)
+    table.add_column("story", overflow="fold", ratio=3)
+    table.add_column("outlets", overflow="fold", ratio=1)
+    table.add_column("seen (UTC)", no_wrap=True)
     for view in views:
+        first, last = minutes(view.first_seen_at), minutes(view.last_seen_at)
         table.add_row(
             str(view.article_count),
             Text.assemble((view.title, "bold"), "\n", (view.first_url or "", "dim")),
             Text(", ".join(view.outlets)),
-            view.first_seen_at.isoformat(timespec="minutes"),
-            view.last_seen_at.isoformat(timespec="minutes"),
+            first if last == first else f"{first}\n→ {last}",
         )
     out.print(table)

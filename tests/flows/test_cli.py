@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -155,6 +156,11 @@ def test_alerts_table_prints_titles_literally(
     result = CliRunner().invoke(app, ["alerts", "list", "--config", config])
     assert result.exit_code == 0, result.output
     assert HOSTILE in result.stdout
+    # in 80 columns the id and the time stay whole, on the alert's first line
+    monkeypatch.setattr(cli.out, "width", 80)
+    narrow = CliRunner().invoke(app, ["alerts", "list", "--config", config]).stdout
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+    assert re.search(r"│ [0-9a-f]{12} │ \d{4}-\d{2}-\d{2} \d{2}:\d{2} │", narrow), narrow
 
 
 def test_export_filters_by_date_and_source_and_db_upgrade_reports_the_revision(

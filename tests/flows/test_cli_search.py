@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -157,3 +158,16 @@ def test_stories_table_and_limit(config: Path) -> None:
     assert "wire, desk" in stdout
     code, stdout, _ = cli(config, "stories", "--since", "2999-01-01", "--json")
     assert (code, json.loads(stdout)) == (0, [])
+
+
+def test_stories_table_fits_a_terminal_of_80_columns_with_its_times_whole(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli_module.out, "width", 80)
+    code, stdout, _ = cli(config, "stories")
+    assert code == 0
+    lines = stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    times = re.findall(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", stdout)
+    assert len(times) == 4  # each story's first sighting, whole on its line (one per story)
+    assert "Bank raises rates" in stdout
