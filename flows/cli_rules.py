@@ -289,14 +289,20 @@ def _print_dry_run(query: str, found: DryRun, *, limit: int) -> None:
     shown = f"; the {limit} newest shown" if found.matched > limit else ""
     title = f"{found.matched} of {found.scanned} stored articles match {query!r}{shown}"
     table = Table(title=Text(title))
-    for column in ("article", "source", "published", "terms", "snippet"):
-        table.add_column(column, overflow="fold")
+    table.add_column("article: source · published", overflow="fold", ratio=2)
+    table.add_column("terms", overflow="fold", ratio=1)
+    table.add_column("snippet", overflow="fold", ratio=2)
     for hit in found.hits:
         published = hit.article.published_at
+        when = published.date().isoformat() if published else "date unknown"
         table.add_row(
-            Text.assemble((hit.article.title, "bold"), "\n", (hit.article.url, "dim")),
-            Text(hit.source),
-            published.date().isoformat() if published else "-",
+            Text.assemble(
+                (hit.article.title, "bold"),
+                "\n",
+                f"{hit.source} · {when}",
+                "\n",
+                (hit.article.url, "dim"),
+            ),
             Text(", ".join(hit.match.terms)),
             _bolded(hit.match),
         )

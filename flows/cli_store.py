@@ -131,15 +131,21 @@ def search_command(
     if as_json:
         print_json([hit.to_dict() for hit in hits])
         return
-    table = Table(title=f"{len(hits)} articles matching {query!r}")
-    for column in ("score", "article", "source", "published", "snippet"):
-        table.add_column(column, justify="right" if column == "score" else "left")
+    table = Table(title=f"{len(hits)} article{'' if len(hits) == 1 else 's'} matching {query!r}")
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("article: source · published", overflow="fold", ratio=1)
+    table.add_column("snippet", overflow="fold", ratio=1)
     for hit in hits:
+        published = hit.published_at.date().isoformat() if hit.published_at else "date unknown"
         table.add_row(
             f"{hit.score:.3g}",
-            Text.assemble((hit.title, "bold"), "\n", (hit.url, "dim")),
-            Text(hit.source),
-            hit.published_at.date().isoformat() if hit.published_at else "-",
+            Text.assemble(
+                (hit.title, "bold"),
+                "\n",
+                (f"{hit.source} · {published}", ""),
+                "\n",
+                (hit.url, "dim"),
+            ),
             _highlighted(hit.snippet),
         )
     out.print(table)
@@ -171,7 +177,7 @@ def stories(
     if as_json:
         print_json([view.to_dict() for view in views])
         return
-    table = Table(title=f"{len(views)} stories")
+    table = Table(title=f"{len(views)} stor{'y' if len(views) == 1 else 'ies'}")
     # 80 columns: the count and times whole, the story wider than its outlets
     table.add_column("articles", justify="right", no_wrap=True)
     table.add_column("story", overflow="fold", ratio=3)

@@ -114,7 +114,8 @@ def test_search_options(config: Path, args: list[str], titles: list[str]) -> Non
 def test_search_table_shows_hits_with_the_matched_words(config: Path) -> None:
     code, stdout, _ = cli(config, "search", "launch")
     assert code == 0
-    assert "1 articles matching 'launch'" in stdout
+    assert "1 article matching 'launch'" in stdout
+    assert "desk · 2024-03-01" in stdout  # the source and publication date under the title
     assert "Missile test over the sea" in stdout
     assert "https://desk.test/a" in stdout
     assert "launch (on Monday)" in stdout  # markers become bold; the text's brackets stay plain
@@ -153,7 +154,7 @@ def test_stories_json_biggest_first_with_outlets(config: Path) -> None:
 def test_stories_table_and_limit(config: Path) -> None:
     code, stdout, _ = cli(config, "stories", "--limit", "1")
     assert code == 0
-    assert "1 stories" in stdout
+    assert "1 story" in stdout
     assert "Bank raises rates" in stdout
     assert "wire, desk" in stdout
     code, stdout, _ = cli(config, "stories", "--since", "2999-01-01", "--json")
