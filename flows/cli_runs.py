@@ -144,8 +144,11 @@ def runs_show(
         [[p["source"], p["target"], p["reason"]] for p in summary.get("not_articles", [])],
         title="pages skipped as not articles",
     )
-    if summary.get("alerts"):
-        out.print(Text(f"{len(summary['alerts'])} alerts: newswatch alerts list --run {run_id}"))
+    totals = record["totals"] or {}
+    if totals.get("new"):
+        out.print(Text(f"{totals['new']} new articles: newswatch export --run {run_id}"))
+    if totals.get("alerts"):
+        out.print(Text(f"{totals['alerts']} alerts: newswatch alerts list --run {run_id}"))
     if "abandoned" in summary:
         out.print(Text(f"abandoned: {summary['abandoned']}"))
 

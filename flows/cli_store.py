@@ -57,6 +57,9 @@ def export(
     ] = None,
     since: SinceOption = None,
     source: Annotated[str | None, typer.Option(help="Only this source's articles.")] = None,
+    run: Annotated[
+        int | None, typer.Option(help="Only the articles this run stored (`runs list`).")
+    ] = None,
 ) -> None:
     """Export stored articles: one JSON object a line (jsonl) or one JSON array.
 
@@ -65,7 +68,7 @@ def export(
     settings = settings_from(config)
     after = parse_since(since)
     with open_engine(settings) as engine, Session(engine) as session:
-        rows = iter_articles(session=session, since=after, source=source)
+        rows = iter_articles(session=session, since=after, source=source, run_id=run)
         records = (export_record(article, source_name) for article, source_name in rows)
         if output is None:
             write_export(records, format, sys.stdout)

@@ -285,7 +285,7 @@ def _finish(engine: Engine, summary: RunSummary, *, status: str) -> None:
     summary.finished_at = utcnow()
     with Session(engine) as session:
         finish_run(
-            session=session, run_id=summary.run_id or 0, status=status, summary=summary.to_dict()
+            session=session, run_id=summary.run_id or 0, status=status, summary=summary.record()
         )
 
 

@@ -148,12 +148,13 @@ def iter_articles(
     session: Session,
     since: datetime | None = None,
     source: str | None = None,
+    run_id: int | None = None,
     batch: int = 500,
 ) -> Iterator[tuple[Article, str]]:
     """Stored articles with their source name, oldest first, read in batches.
 
     `since` compares the publication date, or the fetch date for articles that
-    have none; `source` is a source name.
+    have none; `source` is a source name; `run_id` the run that stored them first.
     """
     last_id = 0
     while True:
@@ -168,6 +169,8 @@ def iter_articles(
             query = query.where(func.coalesce(Article.published_at, Article.fetched_at) >= since)
         if source is not None:
             query = query.where(Source.name == source)
+        if run_id is not None:
+            query = query.where(col(Article.run_id) == run_id)
         rows = session.exec(query).all()
         if not rows:
             return

@@ -115,8 +115,8 @@ class Article(SQLModel, table=True):
     fetched_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True)
     )
-    run_id: int | None = Field(
-        default=None, sa_column=Column(Integer, ForeignKey("runs.id"), nullable=True)
+    run_id: int | None = Field(  # the run that stored it first: `export --run N` reads by it
+        default=None, sa_column=Column(Integer, ForeignKey("runs.id"), nullable=True, index=True)
     )
     final_url: str | None = Field(default=None, sa_column=Column(Text))  # after redirects
     story_id: int = Field(

@@ -172,7 +172,7 @@ def test_export_filters_by_date_and_source_and_db_upgrade_reports_the_revision(
     from typer.testing import CliRunner
 
     from flows.cli import app
-    from storage import ArticleIn, add_articles, ensure_sources, open_store
+    from storage import ArticleIn, add_articles, ensure_sources, open_store, start_run
     from storage.migrate import head_revision
 
     config = tmp_path / "newswatch.toml"
@@ -198,7 +198,10 @@ def test_export_filters_by_date_and_source_and_db_upgrade_reports_the_revision(
             )
             for name, source, when in rows
         ]
-        add_articles(session=session, articles=articles, source_ids=ids, run_id=None)
+        run_id = start_run(session=session).id
+        for article in articles:
+            by = run_id if article.title == "b" else None
+            add_articles(session=session, articles=[article], source_ids=ids, run_id=by)
         session.commit()
     engine.dispose()
 
@@ -210,6 +213,7 @@ def test_export_filters_by_date_and_source_and_db_upgrade_reports_the_revision(
     assert exported() == ["a", "b", "c"]
     assert exported("--since", "2025-01-01") == ["b", "c"]
     assert exported("--since", "2025-01-01", "--source", "desk") == ["c"]
+    assert exported("--run", str(run_id)) == ["b"]  # the articles that run stored
     bad = CliRunner().invoke(app, ["export", "--config", str(config), "--since", "yesterday"])
     assert bad.exit_code == 2
     upgraded = CliRunner().invoke(app, ["db", "upgrade", "--config", str(config)])

@@ -33,8 +33,10 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             Failure("wire", f"https://x.test/gone/{n}", f"HTTP 404 for page {n}")
             for n in range(SECTION_ROWS + 20)
         ]
+        summary.new_articles = [{"source": "wire", "title": "t", "url": "u", "origin": "page"}]
+        summary.alerts = [{"id": "a", "rule": "r", "title": "t", "url": "u", "snippet": "s"}] * 3
         finish_run(
-            session=session, run_id=finished.id, status="completed", summary=summary.to_dict()
+            session=session, run_id=finished.id, status="completed", summary=summary.record()
         )
         start_run(session=session)  # a run still going: its own process is alive
     engine.dispose()
@@ -64,6 +66,17 @@ def test_a_run_shows_every_failure_its_markdown_cut_short(config: Path) -> None:
     assert f"HTTP 404 for page {SECTION_ROWS + 19}" in shown  # past the markdown's rows
     assert len(record["summary"]["failures"]) == SECTION_ROWS + 20
     assert record["summary"]["sources"][0]["name"] == "wire"
+
+
+def test_a_run_row_counts_its_articles_and_alerts_and_says_where_they_are(config: Path) -> None:
+    shown = invoke("runs", "show", "1", "--config", str(config))
+    record = json.loads(invoke("runs", "show", "1", "--config", str(config), "--json"))
+
+    # their own tables hold them by run: the row keeps the counts, not a second copy
+    assert "new_articles" not in record["summary"] and "alerts" not in record["summary"]
+    assert (record["totals"]["new"], record["totals"]["alerts"]) == (1, 3)
+    assert "1 new articles: newswatch export --run 1" in shown
+    assert "3 alerts: newswatch alerts list --run 1" in shown
 
 
 def test_an_unknown_run_is_a_one_line_usage_error(config: Path) -> None:

@@ -20,12 +20,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("story_signatures") as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_story_signatures_created_at"), ["created_at"], unique=False
-        )
+    # a plain CREATE INDEX on both backends: no table is rebuilt
+    op.create_index(
+        op.f("ix_story_signatures_created_at"), "story_signatures", ["created_at"], unique=False
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("story_signatures") as batch_op:
-        batch_op.drop_index(batch_op.f("ix_story_signatures_created_at"))
+    op.drop_index(op.f("ix_story_signatures_created_at"), table_name="story_signatures")
