@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -35,6 +35,12 @@ SinceOption = Annotated[
     str | None,
     typer.Option(
         help="Only from this date or time on (ISO 8601, e.g. 2025-03-01; UTC if no zone)."
+    ),
+]
+UntilOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Only before this time, or up to the end of this date (ISO 8601; UTC if no zone)."
     ),
 ]
 LimitOption = Annotated[int, typer.Option(min=1, max=1000, help="At most this many rows.")]
@@ -61,15 +67,24 @@ def fail(message: str, *, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def parse_since(value: str | None) -> datetime | None:
+def parse_since(value: str | None, *, option: str = "--since") -> datetime | None:
     """`--since` as an aware datetime; a bad value is a usage error (exit 2)."""
     if value is None:
         return None
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise fail(f"--since: {value!r} is not an ISO 8601 date or time", code=2) from None
+        raise fail(f"{option}: {value!r} is not an ISO 8601 date or time", code=2) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_until(value: str | None) -> datetime | None:
+    """`--until` as the aware datetime before which to stop: a date alone reaches the end
+    of that day (`--until 2025-03-07` keeps the 7th), a time stops right there."""
+    moment = parse_since(value, option="--until")
+    if moment is None or value is None:
+        return None
+    return moment + timedelta(days=1) if len(value.strip()) == 10 else moment
 
 
 def settings_from(path: Path) -> Settings:

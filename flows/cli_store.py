@@ -25,11 +25,13 @@ from flows.cli_common import (
     JsonOption,
     LimitOption,
     SinceOption,
+    UntilOption,
     fail,
     minutes,
     open_engine,
     out,
     parse_since,
+    parse_until,
     print_json,
     settings_from,
 )
@@ -56,6 +58,7 @@ def export(
         Path | None, typer.Option("--output", "-o", help="File, else stdout.")
     ] = None,
     since: SinceOption = None,
+    until: UntilOption = None,
     source: Annotated[str | None, typer.Option(help="Only this source's articles.")] = None,
     run: Annotated[
         int | None, typer.Option(help="Only the articles this run stored (`runs list`).")
@@ -66,9 +69,9 @@ def export(
     Example: newswatch export --format jsonl --since 2025-03-01 --source dw -o articles.jsonl
     """
     settings = settings_from(config)
-    after = parse_since(since)
+    after, before = parse_since(since), parse_until(until)
     with open_engine(settings) as engine, Session(engine) as session:
-        rows = iter_articles(session=session, since=after, source=source, run_id=run)
+        rows = iter_articles(session=session, since=after, until=before, source=source, run_id=run)
         records = (export_record(article, source_name) for article, source_name in rows)
         if output is None:
             write_export(records, format, sys.stdout)
@@ -116,6 +119,7 @@ def search_command(
     ],
     config: ConfigOption = DEFAULT_CONFIG,
     since: SinceOption = None,
+    until: UntilOption = None,
     source: Annotated[str | None, typer.Option(help="Only this source's articles.")] = None,
     limit: LimitOption = 20,
     as_json: JsonOption = False,
@@ -125,10 +129,17 @@ def search_command(
     Example: newswatch search '"north korea" missile -test' --since 2025-03-01 --json
     """
     settings = settings_from(config)
-    after = parse_since(since)
+    after, before = parse_since(since), parse_until(until)
     with open_engine(settings) as engine, Session(engine) as session:
         try:
-            hits = search(session=session, query=query, since=after, source=source, limit=limit)
+            hits = search(
+                session=session,
+                query=query,
+                since=after,
+                until=before,
+                source=source,
+                limit=limit,
+            )
         except ValueError as error:
             raise fail(str(error), code=2) from None
     if as_json:

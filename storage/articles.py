@@ -149,12 +149,14 @@ def iter_articles(
     since: datetime | None = None,
     source: str | None = None,
     run_id: int | None = None,
+    until: datetime | None = None,
     batch: int = 500,
 ) -> Iterator[tuple[Article, str]]:
     """Stored articles with their source name, oldest first, read in batches.
 
-    `since` compares the publication date, or the fetch date for articles that
-    have none; `source` is a source name; `run_id` the run that stored them first.
+    `since` (inclusive) and `until` (exclusive) compare the publication date, or the
+    fetch date for articles that have none; `source` is a source name; `run_id` the run
+    that stored them first.
     """
     last_id = 0
     while True:
@@ -165,8 +167,11 @@ def iter_articles(
             .order_by(col(Article.id))
             .limit(batch)
         )
+        when = func.coalesce(Article.published_at, Article.fetched_at)
         if since is not None:
-            query = query.where(func.coalesce(Article.published_at, Article.fetched_at) >= since)
+            query = query.where(when >= since)
+        if until is not None:
+            query = query.where(when < until)
         if source is not None:
             query = query.where(Source.name == source)
         if run_id is not None:

@@ -111,14 +111,16 @@ def search(
     since: datetime | None = None,
     source: str | None = None,
     limit: int = 20,
+    until: datetime | None = None,
 ) -> list[SearchHit]:
-    """Articles matching `query`, best first; `since` applies to the publication
-    time (the fetch time when that is unknown), `source` to the source name.
+    """Articles matching `query`, best first; `since` (from, inclusive) and `until` (up to,
+    exclusive) apply to the publication time (the fetch time when that is unknown),
+    `source` to the source name.
     Raises ValueError, with a one-line message, for a query with nothing to find."""
     groups = parse_query(query)
     if limit < 1:
         raise ValueError(f"limit must be at least 1, not {limit}")
-    filters = _filters(since=since, source=source)
+    filters = _filters(since=since, until=until, source=source)
     if session.get_bind().dialect.name == "sqlite":
         statement = _sqlite_search(fts5_query(groups), filters=filters, limit=limit)
     else:
@@ -175,10 +177,15 @@ def websearch_query(groups: list[list[Term]]) -> str:
     )
 
 
-def _filters(*, since: datetime | None, source: str | None) -> list[ColumnElement[bool]]:
+def _filters(
+    *, since: datetime | None, until: datetime | None, source: str | None
+) -> list[ColumnElement[bool]]:
     filters: list[ColumnElement[bool]] = []
+    when = func.coalesce(col(Article.published_at), col(Article.fetched_at))
     if since is not None:
-        filters.append(func.coalesce(col(Article.published_at), col(Article.fetched_at)) >= since)
+        filters.append(when >= since)
+    if until is not None:
+        filters.append(when < until)
     if source is not None:
         filters.append(col(Source.name) == source)
     return filters

@@ -214,6 +214,10 @@ def test_export_filters_by_date_and_source_and_db_upgrade_reports_the_revision(
     assert exported("--since", "2025-01-01") == ["b", "c"]
     assert exported("--since", "2025-01-01", "--source", "desk") == ["c"]
     assert exported("--run", str(run_id)) == ["b"]  # the articles that run stored
+    assert exported("--until", "2025-03-01") == ["a", "b"]  # a date keeps its whole day
+    assert exported("--since", "2025-01-01", "--until", "2025-03-02T00:00") == ["b"]
+    late = CliRunner().invoke(app, ["export", "--config", str(config), "--until", "soon"])
+    assert late.exit_code == 2 and "--until: 'soon' is not an ISO 8601" in late.stderr
     bad = CliRunner().invoke(app, ["export", "--config", str(config), "--since", "yesterday"])
     assert bad.exit_code == 2
     upgraded = CliRunner().invoke(app, ["db", "upgrade", "--config", str(config)])

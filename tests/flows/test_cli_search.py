@@ -100,6 +100,10 @@ def test_search_json_is_one_array_of_hits_best_first(config: Path) -> None:
         (["missile", "--since", "2024-02-15"], ["Missile test over the sea"]),
         (["missile", "--since", "2024-02-15T00:00:00+05:00"], ["Missile test over the sea"]),
         (["missile", "--limit", "1"], ["Missile test over the sea"]),
+        (["missile", "--until", "2024-02-29"], ["Markets wobble"]),  # the 1 January article
+        (["missile", "--until", "2024-03-01"], ["Markets wobble", "Missile test over the sea"]),
+        (["missile", "--until", "2024-03-01T00:00"], ["Markets wobble"]),  # a time: before it
+        (["missile", "--since", "2024-02-01", "--until", "2024-02-29"], []),
         (["rain OR stocks"], ["Weather", "Markets wobble"]),
         (['"test missile"'], []),
     ],

@@ -131,9 +131,15 @@ def test_title_matches_rank_first(
         ({"source": "wire"}, {"text"}),
         ({"source": "desk", "since": datetime(2024, 2, 1, tzinfo=UTC)}, {"title", "apart"}),
         ({"source": "nobody"}, set()),
+        ({"until": datetime(2024, 3, 1, tzinfo=UTC)}, {"text"}),  # until: not at it
+        ({"until": NOW}, {"text", "title"}),  # apart was fetched at NOW
+        (
+            {"since": datetime(2024, 2, 1, tzinfo=UTC), "until": NOW + timedelta(1)},
+            {"title", "apart"},
+        ),
     ],
 )
-def test_since_and_source_filter(
+def test_since_until_and_source_filter(
     engine: Engine, corpus: dict[str, int], filters: dict[str, object], expected: set[str]
 ) -> None:
     # The `apart` article has no publication date: its fetch time, NOW, counts instead.
