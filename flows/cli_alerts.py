@@ -4,6 +4,7 @@
     newswatch alerts retry ID            # a delivery id, or an alert id (6+ characters)
     newswatch alerts deliver [--json]    # the delivery step now: due alerts, retries, digests
     newswatch alerts digest [--now] [--json]
+    newswatch alerts test [CHANNEL ...] [--json]   # a test message to each channel, now
 
 Nothing printed here ever holds a channel's secret: URLs and errors come masked
 from the notifiers.
@@ -12,6 +13,7 @@ from the notifiers.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -22,6 +24,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from alerts import (
+    AlertMessage,
+    DeliveryError,
     DeliveryReport,
     DigestState,
     deliver_due,
@@ -42,6 +46,8 @@ from flows.cli_common import (
 )
 from flows.settings import DEFAULT_CONFIG, Settings
 from storage import utcnow
+
+TEST_RULE = "newswatch-test"
 
 alerts_app = typer.Typer(
     help="Alerts and their deliveries: list, retry, deliver, digest.", no_args_is_help=True
@@ -160,6 +166,81 @@ def alerts_deliver(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = 
     settings = settings_from(config)
     with open_engine(settings) as engine:
         _print_report(_deliver(settings, engine), as_json=as_json)
+
+
+@alerts_app.command("test")
+def alerts_test(
+    channels: Annotated[
+        list[str] | None, typer.Argument(help="Channels to try (default: every channel).")
+    ] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonOption = False,
+) -> None:
+    """Send a test alert to each channel now and say what each one answered.
+
+    Nothing is stored and no rule fires: the message is an alert of the rule
+    "newswatch-test" with a key of its own, so a receiver that drops repeated keys still
+    shows it. Exit status 1 when a channel failed, with its reason.
+
+    Example: newswatch alerts test desk hook
+    """
+    settings = settings_from(config)
+    unknown = sorted(set(channels or ()) - settings.channels.keys())
+    if unknown:
+        known = ", ".join(sorted(settings.channels)) or "none configured"
+        raise fail(f"unknown channel {unknown[0]!r} (known: {known})", code=2)
+    names = list(dict.fromkeys(channels)) if channels else sorted(settings.channels)
+    if not names:
+        raise fail(f"{config}: no channels configured: add a [channels.NAME] table", code=2)
+    results = asyncio.run(_send_tests(settings, names))
+    if as_json:
+        print_json([{"channel": n, "target": t, "error": e} for n, t, e in results])
+    for name, target, error in [] if as_json else results:
+        if error is None:  # one line a channel, however long: soft_wrap
+            out.print(Text.assemble(("sent ", "green"), f"{name} ({target})"), soft_wrap=True)
+        else:
+            line = Text.assemble(("failed ", "red"), f"{name} ({target}): {error}")
+            out.print(line, soft_wrap=True)
+    if any(error is not None for _, _, error in results):
+        raise typer.Exit(1)
+
+
+async def _send_tests(settings: Settings, names: list[str]) -> list[tuple[str, str, str | None]]:
+    """Each channel's (name, printable target, None or the reason it failed)."""
+    results = []
+    for name in names:
+        notifier = notifier_for(name, settings.channels[name], templates=settings.templates)
+        try:
+            await notifier.send(sample_alert(name))
+        except DeliveryError as error:
+            results.append((name, notifier.describe(), error.reason))
+        else:
+            results.append((name, notifier.describe(), None))
+    return results
+
+
+def sample_alert(channel: str) -> AlertMessage:
+    """A message like an alert's, plainly a test, with a key used once."""
+    now = utcnow()
+    text = (
+        f"newswatch can reach the channel {channel!r}: this test message was sent by "
+        "`newswatch alerts test`. No rule fired and nothing was stored."
+    )
+    hit = "newswatch can reach"
+    return AlertMessage(
+        alert_id=f"test{secrets.token_hex(14)}",
+        rule=TEST_RULE,
+        query="(test)",
+        title=f"Test alert from newswatch for channel {channel}",
+        url="https://newswatch.invalid/test-alert",  # RFC 2606: a name that never resolves
+        source="newswatch",
+        published_at=now,
+        snippet=text,
+        snippet_start=0,
+        snippet_end=len(hit),
+        terms=("test",),
+        matched_at=now,
+    )
 
 
 @alerts_app.command("digest")

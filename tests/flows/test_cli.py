@@ -490,6 +490,11 @@ channels = ["hook", "desk", "team"]
         result = newswatch(*args, "--config", str(config), cwd=tmp_path, env=env)
         assert result.returncode == 0, result.stderr
         outputs += [result.stdout, result.stderr]
+    for args in [("alerts", "test"), ("alerts", "test", "--json")]:  # every channel fails
+        result = newswatch(*args, "--config", str(config), cwd=tmp_path, env=env)
+        assert result.returncode == 1, result.stderr
+        assert result.stdout.count("****") >= 3, result.stdout  # each target masked
+        outputs += [result.stdout, result.stderr]
     with sqlite3.connect(tmp_path / "newswatch.db") as db:
         errors = [row[0] for row in db.execute("SELECT last_error FROM deliveries") if row[0]]
         summaries = [row[0] for row in db.execute("SELECT summary FROM runs")]
@@ -623,3 +628,48 @@ def test_help_shows_flags_without_a_value_placeholder() -> None:
     ]
     assert len(flags) == 2, shown.output
     assert not any("<bool>" in line for line in flags), flags  # flags take no value
+
+
+def test_alerts_test_sends_each_channel_a_test_alert_and_names_the_one_that_failed(
+    tmp_path: Path, smtp_server: LoopbackSMTPServer, http_server: LoopbackHTTPServer
+) -> None:
+    http_server.route("/hook", "ok")
+    http_server.route("/down", "no", status=500)
+    config = _alerts_config(
+        tmp_path,
+        http_server.url("/hook"),
+        extra=f"""
+[channels.desk]
+type = "email"
+to = ["desk@example.org"]
+from = "newswatch@example.org"
+smtp_host = "127.0.0.1"
+smtp_port = {smtp_server.port}
+
+[channels.down]
+type = "webhook"
+url = "{http_server.url("/down")}"
+""",
+    )
+    c = ("--config", str(config))
+
+    result = newswatch("alerts", "test", *c, cwd=tmp_path)
+
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split(" (")[0] for line in lines] == ["sent desk", "failed down", "sent hook"]
+    assert lines[1].endswith("answered 500 Internal Server Error")
+    (mail,) = smtp_server.messages
+    assert "Test alert from newswatch for channel desk" in mail["Subject"]
+    (post,) = http_server.requests_to("/hook", "POST")
+    assert json.loads(post.body)["rule"] == "newswatch-test"
+    # one channel by name, for machines; nothing was stored or queued
+    chosen = newswatch("alerts", "test", "hook", "--json", *c, cwd=tmp_path)
+    assert chosen.returncode == 0, chosen.stderr
+    (report,) = json.loads(chosen.stdout)
+    assert (report["channel"], report["error"]) == ("hook", None)
+    assert len(http_server.requests_to("/hook", "POST")) == 2
+    assert json.loads(_cli("alerts", "list", *c, "--json")) == []
+    unknown = newswatch("alerts", "test", "pager", *c, cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert "unknown channel 'pager' (known: desk, down, hook)" in unknown.stderr
