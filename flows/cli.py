@@ -51,6 +51,7 @@ from storage import (
     masked_url,
     open_store,
     prune_story_index,
+    trim_old_runs,
     utcnow,
 )
 from storage.migrate import current_revision
@@ -276,24 +277,37 @@ def db_upgrade(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
 @db_app.command("prune")
 def db_prune(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) -> None:
-    """Remove the story index rows of every article stored before the story window.
+    """Tidy the whole store at once, as each run tidies a little of it.
 
-    Each run removes up to 5,000 articles' rows itself, oldest first; this clears a long
-    history at once (say, after upgrading a large store). Articles and stories stay.
+    Removes the story index rows of every article stored before the story window, and
+    drops the details of runs older than `[database] run_details_days` (their times and
+    totals stay). A run does up to 5,000 articles and 500 runs; this clears a long
+    history (say, after upgrading a large store). Articles, stories and alerts stay.
     """
     settings = settings_from(config)
-    options = settings.stories.options()
+    options, keep = settings.stories.options(), settings.database.run_details
     with open_engine(settings) as engine, Session(engine) as session:
-        removed = prune_story_index(session=session, now=utcnow(), options=options, limit=None)
+        now = utcnow()
+        pruned = prune_story_index(session=session, now=now, options=options, limit=None)
+        trimmed = trim_old_runs(session=session, now=now, keep=keep, limit=None)
         session.commit()
+    window, details = settings.stories.window_days, settings.database.run_details_days
     if as_json:
-        print_json({"articles_pruned": removed, "window_days": settings.stories.window_days})
+        print_json(
+            {
+                "articles_pruned": pruned,
+                "window_days": window,
+                "runs_trimmed": trimmed,
+                "run_details_days": details,
+            }
+        )
         return
-    days = settings.stories.window_days
     out.print(
-        f"story index: the rows of {_counted(removed, 'article')} stored more than "
-        f"{days + 1:g} days ago (the {days:g}-day story window and a day) removed"
+        f"story index: the rows of {_counted(pruned, 'article')} stored more than "
+        f"{window + 1:g} days ago (the {window:g}-day story window and a day) removed"
     )
+    runs = _counted(trimmed, "run")
+    out.print(f"runs: the details of {runs} older than {details:g} days dropped")
 
 
 register_ops(app)  # init, schedules, server, serve, deploy: listed after the commands above

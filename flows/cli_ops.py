@@ -204,6 +204,7 @@ STARTER_CONFIG = """\
 [database]
 url = "sqlite:///newswatch.db"          # NEWSWATCH_DATABASE_URL overrides it
 # url = "postgresql+psycopg://newswatch@127.0.0.1:5432/newswatch"
+# run_details_days = 90                 # then a run's row keeps its times and totals only
 
 [fetch]
 # Politeness towards the sites you watch.

@@ -41,14 +41,17 @@ COUNTS = ("new", "duplicates", "alerts", "failures")
 
 def run_record(row: Run) -> dict[str, Any]:
     """A run row as JSON: its summary parsed (a run still going, or abandoned, has only
-    its owner's host and process in it, and no totals)."""
+    its owner's host and process in it, and no totals; an old one only its totals, and
+    when its details were dropped)."""
     summary = json.loads(row.summary) if row.summary else {}
+    removed = row.details_removed_at
     return {
         "id": row.id,
         "flow_run_id": row.flow_run_id,
         "status": row.status,
         "started_at": row.started_at.isoformat(),
         "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+        "details_removed_at": removed.isoformat() if removed else None,
         "totals": summary.get("totals"),
         "summary": summary,
     }
@@ -109,7 +112,7 @@ def runs_show(
     if as_json:
         print_json(record)
         return
-    summary = record["summary"]
+    summary, row_trimmed = record["summary"], record["details_removed_at"]
     out.print(
         Text(
             f"run {run_id}: {record['status']}, {record['started_at'][:19]} → "
@@ -151,6 +154,13 @@ def runs_show(
         out.print(Text(f"{totals['alerts']} alerts: newswatch alerts list --run {run_id}"))
     if "abandoned" in summary:
         out.print(Text(f"abandoned: {summary['abandoned']}"))
+    if row_trimmed:
+        out.print(
+            Text(
+                f"details dropped {row_trimmed[:16].replace('T', ' ')} UTC, past "
+                "[database] run_details_days: times and totals kept"
+            )
+        )
 
 
 def _took(row: Run) -> str:

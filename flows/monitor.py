@@ -54,7 +54,6 @@ from storage import (
     ArticleIn,
     FeedState,
     Source,
-    StoryOptions,
     ensure_sources,
     finish_run,
     open_store,
@@ -63,6 +62,7 @@ from storage import (
     retry_conflicts,
     source_states,
     start_run,
+    trim_old_runs,
     utcnow,
 )
 
@@ -230,31 +230,42 @@ async def _poll_and_deliver(run: _Run) -> None:
     _record_health(run)
     # quoted: Prefect would otherwise walk every rule of the settings to resolve futures
     run.summary.add_deliveries(await deliver_task(quote(run.settings), quote(run.engine)))
-    prune_stale_index(run.engine, options=run.settings.stories.options(), log=get_run_logger())
+    tidy_store(run.engine, settings=run.settings, log=get_run_logger())
 
 
-def prune_stale_index(
-    engine: Engine, *, options: StoryOptions, log: logging.Logger | logging.LoggerAdapter[Any]
-) -> int | None:
-    """The story index rows past the story window removed (see `prune_story_index`), as
-    each run does after its alerts went out: the number of articles whose rows went, or
-    None when it failed. Housekeeping: a failure is a warning in `log`, never the run's."""
+def tidy_store(
+    engine: Engine, *, settings: Settings, log: logging.Logger | logging.LoggerAdapter[Any]
+) -> tuple[int, int] | None:
+    """What each run does after its alerts went out: the story index rows past the story
+    window removed (`prune_story_index`), the details of runs older than
+    `[database] run_details_days` dropped (`trim_old_runs`). (articles pruned, runs
+    trimmed), or None when it failed: housekeeping, a warning in `log`, never the run's
+    failure."""
+    options, keep = settings.stories.options(), settings.database.run_details
 
-    def transaction() -> int:
+    def transaction() -> tuple[int, int]:
         with Session(engine) as session:
-            removed = prune_story_index(session=session, now=utcnow(), options=options)
+            now = utcnow()
+            pruned = prune_story_index(session=session, now=now, options=options)
+            trimmed = trim_old_runs(session=session, now=now, keep=keep)
             session.commit()
-        return removed
+        return pruned, trimmed
 
     try:
-        removed = retry_conflicts(transaction)
+        pruned, trimmed = retry_conflicts(transaction)
     except SQLAlchemyError as error:
         reason = (str(getattr(error, "orig", None) or error).strip().splitlines() or ["?"])[0]
-        log.warning("story index: old rows not removed this run: %s", reason)
+        log.warning("store: old rows not tidied this run: %s", reason)
         return None
-    if removed:
-        log.info("story index: rows past the story window removed (articles: %d)", removed)
-    return removed
+    if pruned or trimmed:
+        log.info(
+            "store tidied: story index rows of articles past the story window removed (%d), "
+            "details of runs past %g days dropped (%d)",
+            pruned,
+            settings.database.run_details_days,
+            trimmed,
+        )
+    return pruned, trimmed
 
 
 def _feed_states(states: dict[str, Source]) -> dict[str, FeedState]:

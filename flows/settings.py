@@ -52,6 +52,13 @@ class _Strict(BaseModel):
 
 class DatabaseSettings(_Strict):
     url: str = "sqlite:///newswatch.db"
+    # how long a run's row keeps its per-source table, failures and skipped pages; then its
+    # times and totals only (`storage.runs.trim_old_runs`)
+    run_details_days: float = Field(default=90, gt=0, le=36500)
+
+    @property
+    def run_details(self) -> timedelta:
+        return timedelta(days=self.run_details_days)
 
     @field_validator("url")
     @classmethod

@@ -36,7 +36,7 @@ from storage.models import (
     UTCDateTime,
     utcnow,
 )
-from storage.runs import finish_run, recent_runs, start_run
+from storage.runs import finish_run, recent_runs, start_run, trim_old_runs
 from storage.schemas import ArticleIn, Origin
 from storage.search import SearchHit, StoryView, recent_stories, search
 from storage.stories import StoryOptions
@@ -88,6 +88,7 @@ __all__ = [
     "start_run",
     "stored_urls",
     "text_hash",
+    "trim_old_runs",
     "upgrade",
     "utcnow",
 ]

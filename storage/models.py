@@ -310,6 +310,8 @@ class Run(SQLModel, table=True):
     status: str = Field(default="running", max_length=20)
     flow_run_id: str | None = Field(default=None, max_length=64)
     summary: str | None = Field(default=None, sa_column=Column(Text))
+    # when its per-source table, failures and skipped pages were dropped, its totals kept
+    details_removed_at: datetime | None = _when()
 
 
 # Rules as the store has seen them, by name. A rule fires only on articles stored after its

@@ -27,6 +27,9 @@ from storage.models import Run, utcnow
 
 RUNNING, ABANDONED = "running", "abandoned"
 STALE_AFTER = timedelta(hours=24)
+TRIM_LIMIT = 500  # run rows a call trims at most: a long history goes over several runs
+# what a run's row keeps for good: when it ran and what it counted
+KEPT = ("run_id", "flow_run_id", "started_at", "finished_at", "totals", "abandoned")
 
 
 def start_run(*, session: Session, flow_run_id: str | None = None) -> Run:
@@ -61,7 +64,7 @@ def close_abandoned_runs(
     host = socket.gethostname()
     closed = []
     for run in session.exec(select(Run).where(col(Run.status) == RUNNING)).all():
-        owner = _owner(run.summary)
+        owner = _summary_of(run.summary)
         gone = owner.get("host") == host and not _alive(owner.get("pid"))
         if not (gone or run.started_at < now - stale_after):
             continue
@@ -75,13 +78,37 @@ def close_abandoned_runs(
     return [run_id for run_id in closed if run_id is not None]
 
 
+def trim_old_runs(
+    *, session: Session, now: datetime, keep: timedelta, limit: int | None = TRIM_LIMIT
+) -> int:
+    """Drop the details from the summaries of runs that finished more than `keep` before
+    `now`, oldest first, at most `limit` rows: their per-source table, failures, skipped
+    pages and delivery errors go, their times and totals stay. The number of rows trimmed.
+
+    With hundreds of sources polled every few minutes, the per-source table alone is
+    megabytes a day; what a run stored is in the articles and alerts tables either way.
+    """
+    query = (
+        select(Run)
+        .where(col(Run.finished_at) < now - keep, col(Run.details_removed_at).is_(None))
+        .order_by(col(Run.id))
+    )
+    rows = session.exec(query.limit(limit) if limit is not None else query).all()
+    for run in rows:
+        summary = _summary_of(run.summary)
+        run.summary = json.dumps({key: summary[key] for key in KEPT if key in summary})
+        run.details_removed_at = now
+        session.add(run)
+    return len(rows)
+
+
 def recent_runs(*, session: Session, limit: int = 20) -> list[Run]:
     return list(session.exec(select(Run).order_by(col(Run.id).desc()).limit(limit)).all())
 
 
-def _owner(summary: str | None) -> dict[str, Any]:
-    """The host and process id a running row was opened by ({} for rows from before they
-    were recorded)."""
+def _summary_of(summary: str | None) -> dict[str, Any]:
+    """A row's summary as a dict: for a running row, the host and process id it was
+    opened by ({} for rows from before they were recorded, or unreadable)."""
     try:
         owner = json.loads(summary or "{}")
     except ValueError:

@@ -261,8 +261,13 @@ def test_db_prune_clears_the_story_index_past_the_window_in_one_go(tmp_path: Pat
     again = CliRunner().invoke(app, ["db", "prune", "--config", str(config)])
 
     assert pruned.exit_code == 0, pruned.output
-    # the config's 2-day window and a day's margin applied
-    assert json.loads(pruned.stdout) == {"articles_pruned": 3, "window_days": 2.0}
+    # the config's 2-day window and a day's margin applied; no run is 90 days old
+    assert json.loads(pruned.stdout) == {
+        "articles_pruned": 3,
+        "window_days": 2.0,
+        "runs_trimmed": 0,
+        "run_details_days": 90,
+    }
     assert again.stdout.startswith("story index: the rows of 0 articles stored more than 3 days")
     with Session(engine) as session:
         counted = [

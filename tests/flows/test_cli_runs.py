@@ -86,3 +86,27 @@ def test_an_unknown_run_is_a_one_line_usage_error(config: Path) -> None:
     assert result.stderr.strip() == (
         "newswatch: error: run 99: not in the store (`newswatch runs list` lists them)"
     )
+
+
+def test_a_run_past_the_retention_shows_its_totals_and_when_its_details_went(
+    config: Path,
+) -> None:
+    from datetime import timedelta
+
+    from storage import trim_old_runs, utcnow
+
+    engine = open_store(f"sqlite:///{config.parent / 'newswatch.db'}")
+    with Session(engine) as session:
+        later = utcnow() + timedelta(days=91)
+        assert trim_old_runs(session=session, now=later, keep=timedelta(days=90)) == 1
+        session.commit()
+    engine.dispose()
+
+    shown = invoke("runs", "show", "1", "--config", str(config))
+    record = json.loads(invoke("runs", "show", "1", "--config", str(config), "--json"))
+
+    assert record["totals"]["failures"] == SECTION_ROWS + 20  # the counts stay
+    assert "failures" not in record["summary"] and "sources" not in record["summary"]
+    assert record["details_removed_at"].startswith(later.date().isoformat())
+    assert "details dropped" in shown and "run_details_days" in shown
+    assert "HTTP 404" not in shown

@@ -1,27 +1,36 @@
 """What a run tidies after its alerts went out: the story index rows past the story window,
-removed on both backends; a store that refuses is a warning, never the run's failure."""
+the details of runs past `[database] run_details_days`; on both backends. A store that
+refuses is a warning, never the run's failure."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
-from flows.monitor import prune_stale_index
-from storage import ArticleIn, StoryOptions, add_articles, ensure_sources, open_store, utcnow
-from storage.models import Article, StoryBand, StorySignature
+from flows.monitor import tidy_store
+from flows.pipeline import Failure
+from flows.settings import DatabaseSettings, Settings
+from flows.summary import RunSummary, SourceReport
+from storage import ArticleIn, add_articles, ensure_sources, open_store, utcnow
+from storage.models import Article, Run, StoryBand, StorySignature
+from storage.runs import KEPT
+from storage.stories import StoryOptions
 
 OPTIONS = StoryOptions()
 LONG_AGO = timedelta(days=30)
 RECENTLY = timedelta(hours=1)
+SETTINGS = Settings(path=Path("newswatch.toml"), database=DatabaseSettings(run_details_days=10))
 
 
 def store_aged(engine: Engine) -> None:
-    """Two articles, one stored LONG_AGO, one RECENTLY."""
+    """Two articles, one stored LONG_AGO, one RECENTLY; and a run finished at each time."""
     now = utcnow()
     with Session(engine) as session:
         ids = ensure_sources(session=session, sources=[("desk", "feed", "https://a.test/")])
@@ -31,6 +40,17 @@ def store_aged(engine: Engine) -> None:
             article = ArticleIn(url=url, source="desk", title=words, text=body, origin="page")
             add_articles(
                 session=session, articles=[article], source_ids=ids, run_id=None, now=now - age
+            )
+            summary = RunSummary(run_id=None, started_at=now - age, finished_at=now - age)
+            summary.sources.append(SourceReport("desk", "feed", found=1, new=1, failures=1))
+            summary.failures.append(Failure("desk", url, "HTTP 404"))
+            session.add(
+                Run(
+                    started_at=now - age,
+                    finished_at=now - age,
+                    status="completed",
+                    summary=json.dumps(summary.record()),
+                )
             )
         session.commit()
 
@@ -44,17 +64,26 @@ def counts(engine: Engine) -> tuple[int, int, int]:
         )
 
 
-def test_a_run_removes_the_index_rows_of_articles_past_the_story_window(
+def test_a_run_removes_old_index_rows_and_old_runs_details_and_keeps_the_rest(
     engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="housekeeping")
     store_aged(engine)
 
-    removed = prune_stale_index(engine, options=OPTIONS, log=logging.getLogger("housekeeping"))
+    tidied = tidy_store(engine, settings=SETTINGS, log=logging.getLogger("housekeeping"))
 
-    assert removed == 1
+    assert tidied == (1, 1)
     assert counts(engine) == (2, 1, OPTIONS.bands)  # the articles stay
-    assert "rows past the story window removed (articles: 1)" in caplog.text
+    with Session(engine) as session:
+        old, recent = session.exec(select(Run).order_by(Run.started_at)).all()  # type: ignore[arg-type]
+    kept = json.loads(old.summary or "")
+    assert set(kept) <= set(KEPT) and kept["totals"]["failures"] == 1
+    assert old.details_removed_at is not None and recent.details_removed_at is None
+    assert json.loads(recent.summary or "")["failures"][0]["reason"] == "HTTP 404"
+    assert "past the story window removed (1), details of runs past 10 days dropped (1)" in (
+        caplog.text
+    )
+    assert tidy_store(engine, settings=SETTINGS, log=logging.getLogger("housekeeping")) == (0, 0)
 
 
 @pytest.mark.postgres
@@ -79,12 +108,15 @@ def test_a_store_refusing_the_removal_is_a_one_line_warning_and_loses_nothing(
             )
         log = logging.getLogger("housekeeping")
 
-        assert prune_stale_index(engine, options=OPTIONS, log=log) is None
+        assert tidy_store(engine, settings=SETTINGS, log=log) is None
 
         (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
-        assert warning.getMessage().startswith("story index: old rows not removed this run: ")
+        assert warning.getMessage().startswith("store: old rows not tidied this run: ")
         assert "band keys are read-only here" in warning.getMessage()
         assert "\n" not in warning.getMessage()
         assert counts(engine) == (2, 2, 2 * OPTIONS.bands)  # rolled back whole
+        with Session(engine) as session:
+            trimmed = session.exec(select(Run).where(Run.details_removed_at.is_not(None))).all()  # type: ignore[union-attr]
+        assert trimmed == []
     finally:
         engine.dispose()
