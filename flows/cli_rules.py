@@ -29,11 +29,13 @@ from alerts import Document, Match, Query, QueryError, Rule, parse_query
 from flows.cli_common import (
     ConfigOption,
     JsonOption,
+    UntilOption,
     err,
     fail,
     open_engine,
     out,
     parse_since,
+    parse_until,
     print_json,
     settings_from,
 )
@@ -199,6 +201,7 @@ def dry_run_query(
     ],
     config: ConfigOption = DEFAULT_CONFIG,
     since: SinceOption = None,
+    until: UntilOption = None,
     limit: LimitOption = 20,
     as_json: JsonOption = False,
 ) -> None:
@@ -213,9 +216,9 @@ def dry_run_query(
     except QueryError as error:
         raise fail(f"query {query!r}: {error}", code=2) from None
     settings = settings_from(config)
-    after = parse_since(since)
+    after, before = parse_since(since), parse_until(until)
     with open_engine(settings) as engine, Session(engine) as session:
-        found = DryRun.of(compiled, _documents(session, since=after), limit=limit)
+        found = DryRun.of(compiled, _documents(session, since=after, until=before), limit=limit)
     if as_json:
         print_json([hit.to_dict() for hit in found.hits])
     else:
@@ -269,10 +272,10 @@ class DryRun:
 
 
 def _documents(
-    session: Session, *, since: datetime | None
+    session: Session, *, since: datetime | None, until: datetime | None = None
 ) -> Iterator[tuple[Article, str, Document]]:
     """Stored articles, oldest first, each tokenised as the alert engine sees it."""
-    for article, source in iter_articles(session=session, since=since):
+    for article, source in iter_articles(session=session, since=since, until=until):
         document = Document.of(
             title=article.title,
             text=article.text,

@@ -177,17 +177,19 @@ def _highlighted(snippet: str) -> Text:
 def stories(
     config: ConfigOption = DEFAULT_CONFIG,
     since: SinceOption = None,
+    until: UntilOption = None,
     limit: LimitOption = 20,
     as_json: JsonOption = False,
 ) -> None:
-    """List stories seen since a date, biggest first, with the outlets that ran them.
+    """List stories seen since a date (and before another), biggest first, with the
+    outlets that ran them.
 
-    Example: newswatch stories --since 2025-03-01 --limit 10 --json
+    Example: newswatch stories --since 2025-03-01 --until 2025-03-07 --limit 10 --json
     """
     settings = settings_from(config)
-    after = parse_since(since)
+    after, before = parse_since(since), parse_until(until)
     with open_engine(settings) as engine, Session(engine) as session:
-        views = recent_stories(session=session, since=after, limit=limit)
+        views = recent_stories(session=session, since=after, until=before, limit=limit)
     if as_json:
         print_json([view.to_dict() for view in views])
         return

@@ -272,10 +272,15 @@ def _marked(raw: str) -> str:
 
 
 def recent_stories(
-    *, session: Session, since: datetime | None = None, limit: int = 20
+    *,
+    session: Session,
+    since: datetime | None = None,
+    limit: int = 20,
+    until: datetime | None = None,
 ) -> list[StoryView]:
-    """Stories seen since `since` (by their latest article), biggest first, then the
-    most recently seen; two queries whatever the number of stories."""
+    """Stories seen since `since` (by their latest article) and before `until` (by their
+    first), biggest first, then the most recently seen; two queries whatever the number
+    of stories."""
     query = (
         select(Story, Article.url)
         .outerjoin(Article, col(Article.id) == col(Story.first_article_id))
@@ -286,6 +291,8 @@ def recent_stories(
     )
     if since is not None:
         query = query.where(col(Story.last_seen_at) >= since)
+    if until is not None:
+        query = query.where(col(Story.first_seen_at) < until)
     rows = session.exec(query).all()
     outlets = _outlets(session=session, story_ids=[story.id for story, _ in rows if story.id])
     return [

@@ -232,6 +232,8 @@ def test_dry_run_since_filters_by_publication_date(store: Path) -> None:
     code, stdout, _ = rules(*args)
     assert code == 0
     assert [hit["title"] for hit in json.loads(stdout)] == ["Markets [/]", "Launch"]
+    code, stdout, _ = rules(*args, "--until", "2025-03-03")  # a date keeps its whole day
+    assert (code, [hit["title"] for hit in json.loads(stdout)]) == (0, ["Launch"])
 
 
 @pytest.mark.parametrize(

@@ -163,6 +163,10 @@ def test_stories_table_and_limit(config: Path) -> None:
     assert "wire, desk" in stdout
     code, stdout, _ = cli(config, "stories", "--since", "2999-01-01", "--json")
     assert (code, json.loads(stdout)) == (0, [])
+    code, stdout, _ = cli(config, "stories", "--until", "2000-01-01", "--json")
+    assert (code, json.loads(stdout)) == (0, [])  # every story was first seen after
+    code, stdout, _ = cli(config, "stories", "--until", "2999-01-01", "--json")
+    assert (code, len(json.loads(stdout))) == (0, 4)
 
 
 def test_stories_table_fits_a_terminal_of_80_columns_with_its_times_whole(

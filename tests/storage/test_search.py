@@ -335,6 +335,10 @@ def test_recent_stories_biggest_first_with_outlets_in_order(engine: Engine) -> N
             "Markets wobble",
         ]
         assert len(recent_stories(session=session, limit=1)) == 1
+        assert [s.title for s in recent_stories(session=session, until=later)] == [
+            "Bank raises rates (first)",  # first seen earlier, seen again later
+            "Missile test over the sea",
+        ]
     assert biggest.to_dict()["last_seen_at"] == "2024-03-10T12:00:00+00:00"
 
 
