@@ -301,6 +301,8 @@ class Delivery(SQLModel, table=True):
 # Runs: one row per monitoring run, with its summary as JSON.
 class Run(SQLModel, table=True):
     __tablename__ = "runs"
+    # each run's tidying finds the untrimmed old rows without reading every row's summary
+    __table_args__ = (Index("ix_runs_untrimmed", "details_removed_at", "finished_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     started_at: datetime = Field(
