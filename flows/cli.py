@@ -31,6 +31,7 @@ from flows.cli_alerts import alerts_app
 from flows.cli_common import (
     ConfigOption,
     JsonOption,
+    counted,
     err,
     fail,
     open_engine,
@@ -243,22 +244,18 @@ def _print_summary(summary: Any) -> None:
         )
     totals = summary.totals()
     out.print(
-        f"{totals['new']} new, {_counted(totals['duplicates'], 'duplicate')}, "
-        f"{totals['already_stored']} already stored, {_counted(totals['alerts'], 'alert')}, "
-        f"{_counted(totals['deliveries_sent'], 'delivery', 'deliveries')} sent, "
-        f"{totals['deliveries_pending']} pending, {_counted(totals['failures'], 'failure')}"
+        f"{totals['new']} new, {counted(totals['duplicates'], 'duplicate')}, "
+        f"{totals['already_stored']} already stored, {counted(totals['alerts'], 'alert')}, "
+        f"{counted(totals['deliveries_sent'], 'delivery', 'deliveries')} sent, "
+        f"{totals['deliveries_pending']} pending, {counted(totals['failures'], 'failure')}"
     )
 
 
 def _more(rows: Sequence[object], what: str, command: str) -> None:
     """The line saying how many of `rows` were not printed, and the command that lists them."""
     if len(rows) > PRINTED_ROWS:
-        more = _counted(len(rows) - PRINTED_ROWS, f"more {what}")
+        more = counted(len(rows) - PRINTED_ROWS, f"more {what}")
         out.print(f"… and {more}: `{command}` lists them all")
-
-
-def _counted(number: int, singular: str, plural: str | None = None) -> str:
-    return f"{number} {singular if number == 1 else plural or singular + 's'}"
 
 
 register_store(app)  # export, search, stories: listed after run
@@ -303,10 +300,10 @@ def db_prune(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False)
         )
         return
     out.print(
-        f"story index: the rows of {_counted(pruned, 'article')} stored more than "
+        f"story index: the rows of {counted(pruned, 'article')} stored more than "
         f"{window + 1:g} days ago (the {window:g}-day story window and a day) removed"
     )
-    runs = _counted(trimmed, "run")
+    runs = counted(trimmed, "run")
     out.print(f"runs: the details of {runs} older than {details:g} days dropped")
 
 

@@ -37,6 +37,7 @@ from alerts import (
 from flows.cli_common import (
     ConfigOption,
     JsonOption,
+    counted,
     fail,
     minutes,
     open_engine,
@@ -96,7 +97,7 @@ def alerts_list(
         print_json([view.to_dict() for view in views])
         return
     # 80 columns: the id and time whole; the title over its rule and outlets
-    table = Table(title=f"{len(views)} alert{'' if len(views) == 1 else 's'}")
+    table = Table(title=counted(len(views), "alert"))
     table.add_column("id", no_wrap=True)
     table.add_column("created (UTC)", no_wrap=True)
     table.add_column("alert: rule · outlets", overflow="fold", ratio=3)

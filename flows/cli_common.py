@@ -46,6 +46,11 @@ UntilOption = Annotated[
 LimitOption = Annotated[int, typer.Option(min=1, max=1000, help="At most this many rows.")]
 
 
+def counted(number: int, singular: str, plural: str | None = None) -> str:
+    """`1 alert`, `2 alerts`; `plural` where adding an s is wrong (`2 stories`)."""
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
+
+
 def minutes(value: datetime | str | None) -> str:
     """A time as tables print it: `2025-03-02 14:05` (UTC, as stored), or `-`."""
     if value is None:

@@ -23,6 +23,7 @@ from flows.cli_common import (
     ConfigOption,
     JsonOption,
     LimitOption,
+    counted,
     fail,
     minutes,
     open_engine,
@@ -73,7 +74,7 @@ def runs_list(
         print_json([{k: v for k, v in r.items() if k != "summary"} for r in records])
         return
     table = Table(
-        title=f"{len(records)} run{'' if len(records) == 1 else 's'}, newest first",
+        title=f"{counted(len(records), 'run')}, newest first",
         box=box.SIMPLE_HEAD,
         collapse_padding=True,
     )

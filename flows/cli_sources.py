@@ -25,6 +25,7 @@ from sqlmodel import Session, select
 from flows.cli_common import (
     ConfigOption,
     JsonOption,
+    counted,
     fail,
     minutes,
     open_engine,
@@ -56,7 +57,7 @@ def list_sources(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = Fa
     if as_json:
         print_json(views)
         return
-    table = Table(title=f"{len(views)} source{'' if len(views) == 1 else 's'}")
+    table = Table(title=counted(len(views), "source"))
     for column in ("source", "kind", "location", "status", "last success", "next attempt"):
         table.add_column(column, overflow="fold")
     for view in views:

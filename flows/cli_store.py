@@ -26,6 +26,7 @@ from flows.cli_common import (
     LimitOption,
     SinceOption,
     UntilOption,
+    counted,
     fail,
     minutes,
     open_engine,
@@ -145,7 +146,7 @@ def search_command(
     if as_json:
         print_json([hit.to_dict() for hit in hits])
         return
-    table = Table(title=f"{len(hits)} article{'' if len(hits) == 1 else 's'} matching {query!r}")
+    table = Table(title=f"{counted(len(hits), 'article')} matching {query!r}")
     table.add_column("score", justify="right", no_wrap=True)
     table.add_column("article: source · published", overflow="fold", ratio=1)
     table.add_column("snippet", overflow="fold", ratio=1)
@@ -193,7 +194,7 @@ def stories(
     if as_json:
         print_json([view.to_dict() for view in views])
         return
-    table = Table(title=f"{len(views)} stor{'y' if len(views) == 1 else 'ies'}")
+    table = Table(title=counted(len(views), "story", "stories"))
     # 80 columns: the count and times whole, the story wider than its outlets
     table.add_column("articles", justify="right", no_wrap=True)
     table.add_column("story", overflow="fold", ratio=3)
