@@ -65,6 +65,7 @@ from storage import (
     trim_old_runs,
     utcnow,
 )
+from storage.errors import first_line
 
 BATCH_SIZE = 50
 EXTRACT_WINDOW = 2  # batches fetched and extracted at once: the workers never wait on a tail
@@ -254,7 +255,7 @@ def tidy_store(
     try:
         pruned, trimmed = retry_conflicts(transaction)
     except SQLAlchemyError as error:
-        reason = (str(getattr(error, "orig", None) or error).strip().splitlines() or ["?"])[0]
+        reason = first_line(error, default="no reason given")
         log.warning("store: old rows not tidied this run: %s", reason)
         return None
     if pruned or trimmed:

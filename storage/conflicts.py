@@ -26,6 +26,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
+from storage.errors import first_line
+
 T = TypeVar("T")
 
 CONFLICTS = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
@@ -81,10 +83,9 @@ def retry_conflicts(
         except DBAPIError as error:
             if not is_conflict(error) or attempt == attempts:
                 raise
-            first_line = (str(error.orig).strip().splitlines() or ["conflict"])[0]
             _log.info(
                 "transaction lost a conflict (%s); attempt %d of %d",
-                first_line,
+                first_line(error, default="conflict"),
                 attempt + 1,
                 attempts,
             )

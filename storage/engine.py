@@ -24,7 +24,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import create_engine
 
 from storage import models as _models  # noqa: F401  (registers the tables)
-from storage.errors import StoreUnavailable
+from storage.errors import StoreUnavailable, first_line
 from storage.migrate import upgrade
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -74,8 +74,8 @@ def _unreachable(url: str) -> Callable[[ExceptionContext], None]:
         if context.is_pre_ping or not isinstance(context.sqlalchemy_exception, OperationalError):
             return
         if context.is_disconnect or context.connection is None:
-            reason = str(context.original_exception).strip().splitlines() or ["no reason given"]
-            raise StoreUnavailable(reason[0], url=url)
+            reason = first_line(context.original_exception, default="no reason given")
+            raise StoreUnavailable(reason, url=url)
 
     return translate
 
@@ -100,7 +100,7 @@ def open_store(url: str) -> Engine:
     try:
         engine = make_engine(url)
     except (ImportError, ValueError, SQLAlchemyError) as error:  # unknown driver, bad URL
-        raise StoreUnavailable(str(error).splitlines()[0], url=url) from error
+        raise StoreUnavailable(first_line(error, default="no reason given"), url=url) from error
     try:
         upgrade(engine)
     except StoreUnavailable:
@@ -108,6 +108,6 @@ def open_store(url: str) -> Engine:
         raise
     except Exception as error:
         engine.dispose()
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        reason = first_line(error, default="no reason given")
         raise StoreUnavailable(reason, url=url) from error
     return engine

@@ -39,6 +39,13 @@ def shown_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
 
 
+def first_line(error: BaseException, *, default: str) -> str:
+    """The first line of what the database said: the driver's own error when SQLAlchemy
+    wrapped one (`error.orig`), `default` when it said nothing."""
+    said = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return said[0] if said else default
+
+
 class StorageError(Exception):
     """Base of the store's errors."""
 
