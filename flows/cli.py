@@ -45,14 +45,13 @@ from flows.cli_runs import runs_app
 from flows.cli_sources import sources_app
 from flows.cli_store import register as register_store
 from flows.errors import ConfigError, NewswatchError
+from flows.housekeeping import tidy
 from flows.logs import redact_request_logs
 from flows.settings import DEFAULT_CONFIG, Settings, select_sources
 from storage import (
     StoreUnavailable,
     masked_url,
     open_store,
-    prune_story_index,
-    trim_old_runs,
     utcnow,
 )
 from storage.migrate import current_revision
@@ -282,11 +281,8 @@ def db_prune(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False)
     history (say, after upgrading a large store). Articles, stories and alerts stay.
     """
     settings = settings_from(config)
-    options, keep = settings.stories.options(), settings.database.run_details
     with open_engine(settings) as engine, Session(engine) as session:
-        now = utcnow()
-        pruned = prune_story_index(session=session, now=now, options=options, limit=None)
-        trimmed = trim_old_runs(session=session, now=now, keep=keep, limit=None)
+        pruned, trimmed = tidy(session=session, settings=settings, now=utcnow(), whole=True)
         session.commit()
     window, details = settings.stories.window_days, settings.database.run_details_days
     if as_json:

@@ -14,25 +14,23 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from alerts import DeliveryReport, RuleSet, deliver_due, notifier_for
 from flows.artifacts import publish, source_line
 from flows.fetcher import Fetcher
 from flows.gcpause import gc_paused
+from flows.housekeeping import tidy_store
 from flows.items import Candidate
 from flows.logs import redact_request_logs
 from flows.pipeline import (
@@ -57,15 +55,11 @@ from storage import (
     ensure_sources,
     finish_run,
     open_store,
-    prune_story_index,
     record_source_health,
-    retry_conflicts,
     source_states,
     start_run,
-    trim_old_runs,
     utcnow,
 )
-from storage.errors import first_line
 
 BATCH_SIZE = 50
 EXTRACT_WINDOW = 2  # batches fetched and extracted at once: the workers never wait on a tail
@@ -232,41 +226,6 @@ async def _poll_and_deliver(run: _Run) -> None:
     # quoted: Prefect would otherwise walk every rule of the settings to resolve futures
     run.summary.add_deliveries(await deliver_task(quote(run.settings), quote(run.engine)))
     tidy_store(run.engine, settings=run.settings, log=get_run_logger())
-
-
-def tidy_store(
-    engine: Engine, *, settings: Settings, log: logging.Logger | logging.LoggerAdapter[Any]
-) -> tuple[int, int] | None:
-    """What each run does after its alerts went out: the story index rows past the story
-    window removed (`prune_story_index`), the details of runs older than
-    `[database] run_details_days` dropped (`trim_old_runs`). (articles pruned, runs
-    trimmed), or None when it failed: housekeeping, a warning in `log`, never the run's
-    failure."""
-    options, keep = settings.stories.options(), settings.database.run_details
-
-    def transaction() -> tuple[int, int]:
-        with Session(engine) as session:
-            now = utcnow()
-            pruned = prune_story_index(session=session, now=now, options=options)
-            trimmed = trim_old_runs(session=session, now=now, keep=keep)
-            session.commit()
-        return pruned, trimmed
-
-    try:
-        pruned, trimmed = retry_conflicts(transaction)
-    except SQLAlchemyError as error:
-        reason = first_line(error, default="no reason given")
-        log.warning("store: old rows not tidied this run: %s", reason)
-        return None
-    if pruned or trimmed:
-        log.info(
-            "store tidied: story index rows of articles past the story window removed (%d), "
-            "details of runs past %g days dropped (%d)",
-            pruned,
-            settings.database.run_details_days,
-            trimmed,
-        )
-    return pruned, trimmed
 
 
 def _feed_states(states: dict[str, Source]) -> dict[str, FeedState]:

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
-from flows.monitor import tidy_store
+from flows.housekeeping import tidy_store
 from flows.pipeline import Failure
 from flows.settings import DatabaseSettings, Settings
 from flows.summary import RunSummary, SourceReport
