@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -89,7 +89,11 @@ def parse_until(value: str | None) -> datetime | None:
     moment = parse_since(value, option="--until")
     if moment is None or value is None:
         return None
-    return moment + timedelta(days=1) if len(value.strip()) == 10 else moment
+    try:
+        date.fromisoformat(value)  # a date alone, in either ISO form (2025-03-07, 20250307)
+    except ValueError:
+        return moment
+    return moment + timedelta(days=1)
 
 
 def settings_from(path: Path) -> Settings:

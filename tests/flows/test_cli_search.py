@@ -103,6 +103,7 @@ def test_search_json_is_one_array_of_hits_best_first(config: Path) -> None:
         (["missile", "--until", "2024-02-29"], ["Markets wobble"]),  # the 1 January article
         (["missile", "--until", "2024-03-01"], ["Markets wobble", "Missile test over the sea"]),
         (["missile", "--until", "2024-03-01T00:00"], ["Markets wobble"]),  # a time: before it
+        (["missile", "--until", "20240301"], ["Markets wobble", "Missile test over the sea"]),
         (["missile", "--since", "2024-02-01", "--until", "2024-02-29"], []),
         (["rain OR stocks"], ["Weather", "Markets wobble"]),
         (['"test missile"'], []),
