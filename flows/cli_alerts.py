@@ -196,11 +196,13 @@ def alerts_test(
     results = asyncio.run(_send_tests(settings, names))
     if as_json:
         print_json([{"channel": n, "target": t, "error": e} for n, t, e in results])
-    for name, target, error in [] if as_json else results:
-        if error is None:  # one line a channel, however long: soft_wrap
-            out.print(Text.assemble(("sent ", "green"), f"{name} ({target})"), soft_wrap=True)
-        else:
-            line = Text.assemble(("failed ", "red"), f"{name} ({target}): {error}")
+    else:
+        for name, target, error in results:  # one line a channel, however long: soft_wrap
+            line = (
+                Text.assemble(("sent ", "green"), f"{name} ({target})")
+                if error is None
+                else Text.assemble(("failed ", "red"), f"{name} ({target}): {error}")
+            )
             out.print(line, soft_wrap=True)
     if any(error is not None for _, _, error in results):
         raise typer.Exit(1)

@@ -317,6 +317,18 @@ url = "{hook_url}"
     return config
 
 
+def desk_channel(smtp_port: int) -> str:
+    """A `[channels.desk]` table: email to the test SMTP server on `smtp_port`."""
+    return f"""
+[channels.desk]
+type = "email"
+to = ["desk@example.org"]
+from = "newswatch@example.org"
+smtp_host = "127.0.0.1"
+smtp_port = {smtp_port}
+"""
+
+
 def _cli(*args: str) -> str:
     from typer.testing import CliRunner
 
@@ -458,14 +470,7 @@ def test_no_secret_reaches_run_output_logs_alert_lists_or_delivery_errors(
         tmp_path,
         http_server.url(f"/hook?token={URL_TOKEN}"),
         extra=f"""secret = "env:NEWSWATCH_HOOK_SECRET"
-
-[channels.desk]
-type = "email"
-to = ["desk@example.org"]
-from = "newswatch@example.org"
-smtp_host = "127.0.0.1"
-smtp_port = {smtp_server.port}
-username = "bot"
+{desk_channel(smtp_server.port)}username = "bot"
 
 [channels.team]
 type = "apprise"
@@ -643,14 +648,7 @@ def test_alerts_test_sends_each_channel_a_test_alert_and_names_the_one_that_fail
     config = _alerts_config(
         tmp_path,
         http_server.url("/hook"),
-        extra=f"""
-[channels.desk]
-type = "email"
-to = ["desk@example.org"]
-from = "newswatch@example.org"
-smtp_host = "127.0.0.1"
-smtp_port = {smtp_server.port}
-
+        extra=f"""{desk_channel(smtp_server.port)}
 [channels.down]
 type = "webhook"
 url = "{http_server.url("/down")}"
