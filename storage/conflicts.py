@@ -5,7 +5,8 @@
 Two runs storing at once could take row locks in opposite orders, each inserting,
 in its feed's order, articles the other inserts too. They no longer do: a batch
 first locks what it is about to insert (`lock_keys`), alerts go in sorted by
-rule and story, stories are updated in id order. Should two transactions still
+rule and story, feed entries' GUIDs by source and GUID, stories are updated in
+id order. Should two transactions still
 deadlock, PostgreSQL breaks it by failing one of them (SQLSTATE 40P01), as it
 fails one side of a serialization conflict (40001), and expects the client to
 run it again. The failed transaction was rolled back whole, so `work` must be a

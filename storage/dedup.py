@@ -224,7 +224,11 @@ def _fingerprint(article: ArticleIn, row: dict[str, Any], *, options: StoryOptio
 
 def _remember_guids(session: Session, rows: list[dict[str, Any]], *, known: _Known) -> None:
     """Remember the batch's feed entries, so the next poll skips them without a page
-    request: with the id of the article stored at their URL, if any."""
+    request: with the id of the article stored at their URL, if any.
+
+    In key order, not the feed's: two runs of a source remembering the same entries
+    (under other URLs and texts, so their articles' locks do not order them) would
+    otherwise each hold one the other waits on."""
     values = [
         {
             "source_id": row["source_id"],
@@ -235,6 +239,7 @@ def _remember_guids(session: Session, rows: list[dict[str, Any]], *, known: _Kno
         for row in rows
         if row.get("guid")
     ]
+    values.sort(key=lambda value: (value["source_id"], value["guid"]))
     if values:
         table = EntryGuid.__table__  # type: ignore[attr-defined]
         session.execute(insert_ignoring_conflicts(session, table), values)

@@ -8,14 +8,14 @@ import random
 import threading
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
 from alerts import Rule, RuleSet
 from flows.pipeline import StoredBatch, store_and_match
-from storage import AlertArticle, Article, ArticleIn, ensure_sources, open_store
+from storage import AlertArticle, Article, ArticleIn, EntryGuid, ensure_sources, open_store
 from storage.conflicts import retry_conflicts
 from tests.locks import wait_for_lock_waiter
 
@@ -140,31 +140,57 @@ def test_a_batch_locks_its_stories_in_id_order_so_a_rival_waits_instead_of_deadl
         engine.dispose()
 
 
-SLOW_INSERTS = [
-    text(
-        "CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS "
-        "$$ BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END $$"
-    ),
-    text(
-        "CREATE TRIGGER slow_insert BEFORE INSERT ON articles "
-        "FOR EACH ROW EXECUTE FUNCTION slow_insert()"
-    ),
-]
+def slow_inserts(table: str) -> list[TextClause]:
+    """A trigger making each row of `table` take 0.3 s to go in."""
+    return [
+        text(
+            "CREATE OR REPLACE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END $$"
+        ),
+        text(
+            f"CREATE TRIGGER slow_insert BEFORE INSERT ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION slow_insert()"
+        ),
+    ]
 
 
-def test_runs_storing_the_same_articles_in_opposite_orders_wait_instead_of_deadlocking(
-    postgres_url: str, caplog: pytest.LogCaptureFixture
+def with_guid(url: str, body: str, guid: str) -> ArticleIn:
+    return article(url, body).model_copy(update={"guid": guid})
+
+
+# Two runs' batches, each inserting in its feed's order; each row of the table named
+# takes 0.3 s, so each run would hold its first row while waiting on the other's.
+OPPOSITE_ORDERS = {
+    # the same articles
+    "articles": (
+        [article("https://a.test/1", FIRST), article("https://a.test/2", SECOND)],
+        [article("https://a.test/2", SECOND), article("https://a.test/1", FIRST)],
+        [0, 2],  # the run that waited found both stored: duplicates
+    ),
+    # other pages (another URL and text each) under the same feed entries' GUIDs
+    "entry_guids": (
+        [with_guid("https://a.test/1", FIRST, "g1"), with_guid("https://a.test/2", SECOND, "g2")],
+        [
+            with_guid("https://c.test/2", story_text(4), "g2"),
+            with_guid("https://c.test/1", story_text(3), "g1"),
+        ],
+        [2, 2],
+    ),
+}
+
+
+@pytest.mark.parametrize("table", OPPOSITE_ORDERS)
+def test_runs_storing_the_same_rows_in_opposite_orders_wait_instead_of_deadlocking(
+    postgres_url: str, caplog: pytest.LogCaptureFixture, table: str
 ) -> None:
     caplog.set_level(logging.INFO, logger="storage.conflicts")
     engine = open_store(postgres_url)
-    first, second = article("https://a.test/1", FIRST), article("https://a.test/2", SECOND)
+    one_order, other_order, new = OPPOSITE_ORDERS[table]
     try:
         with engine.begin() as connection:
-            # each row takes 0.3 s to go in: two runs inserting in their feeds' orders would
-            # each hold its first article's row while waiting on the other's
-            for statement in SLOW_INSERTS:
+            for statement in slow_inserts(table):
                 connection.execute(statement)
-        runs = [storing(engine, [first, second]), storing(engine, [second, first])]
+        runs = [storing(engine, one_order), storing(engine, other_order)]
         for thread, _ in runs:
             thread.join(60)
 
@@ -173,10 +199,12 @@ def test_runs_storing_the_same_articles_in_opposite_orders_wait_instead_of_deadl
         assert "lost a conflict" not in caplog.text  # one run waited for the other
         stored = [outcome["stored"] for outcome in outcomes]
         assert all(isinstance(batch, StoredBatch) for batch in stored)
-        new = sorted(len(batch.new) for batch in stored)  # type: ignore[union-attr]
-        assert new == [0, 2]  # the run that waited found both stored: duplicates
+        assert sorted(len(batch.new) for batch in stored) == new  # type: ignore[union-attr]
         with Session(engine) as session:
-            assert session.exec(select(func.count()).select_from(Article)).one() == 2
+            urls = {a.url for a in one_order + other_order}
+            assert session.exec(select(func.count()).select_from(Article)).one() == len(urls)
+            guids = session.exec(select(EntryGuid.guid)).all()
+        assert sorted(guids) == sorted({a.guid for a in one_order if a.guid})
     finally:
         engine.dispose()
 
