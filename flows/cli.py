@@ -23,6 +23,7 @@ from typing import Annotated, Any
 
 import typer
 from rich import box
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 from sqlmodel import Session
@@ -222,12 +223,17 @@ def _print_summary(summary: Any) -> None:
     out.print(table)
     for alert in summary.alerts[:PRINTED_ROWS]:
         channels = ", ".join(alert["channels"]) or "no channels"
-        published = (alert["published_at"] or "date unknown")[:10]
+        published = alert["published_at"][:10] if alert["published_at"] else "date unknown"
         out.print(
             Text.assemble(("ALERT ", "bold red"), (alert["rule"], "bold"), " → ", alert["title"])
         )
-        out.print(Text(f"  {alert['url']}  ({alert['source']}, {published}; {channels})"))
-        out.print(Text(f"  {alert['snippet']}"))
+        # indented as a block: a snippet wrapped in the terminal keeps under its alert
+        out.print(
+            Padding(
+                Text(f"{alert['url']}  ({alert['source']}, {published}; {channels})"), (0, 0, 0, 2)
+            )
+        )
+        out.print(Padding(Text(alert["snippet"]), (0, 0, 0, 2)))
     _more(summary.alerts, "alert", f"newswatch alerts list --run {summary.run_id}")
     for r in summary.sources:
         if r.skipped:

@@ -182,8 +182,7 @@ def stories(
     limit: LimitOption = 20,
     as_json: JsonOption = False,
 ) -> None:
-    """List stories seen since a date (and before another), biggest first, with the
-    outlets that ran them.
+    """List stories seen since a date (or between two), biggest first, with their outlets.
 
     Example: newswatch stories --since 2025-03-01 --until 2025-03-07 --limit 10 --json
     """

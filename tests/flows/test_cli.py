@@ -626,6 +626,41 @@ def test_run_summary_counts_read_as_english_for_one() -> None:
     assert "0 duplicates, 0 already stored, 1 alert, 1 delivery sent" in captured.get()
 
 
+def test_run_prints_an_alerts_wrapped_snippet_indented_under_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import UTC, datetime
+
+    from flows import cli
+    from flows.summary import RunSummary
+
+    summary = RunSummary(run_id=1, started_at=datetime.now(UTC))
+    snippet = " ".join(["launchers on parade"] * 20)
+    summary.alerts.append(
+        {
+            "id": "a",
+            "rule": "missiles",
+            "title": "Ministry orders launchers",
+            "url": "https://x.test/a",
+            "source": "desk",
+            "published_at": None,
+            "snippet": snippet,
+            "channels": [],
+        }
+    )
+    monkeypatch.setattr(cli.out, "width", 80)
+    with cli.out.capture() as captured:
+        cli._print_summary(summary)
+    lines = captured.get().splitlines()
+
+    first = next(n for n, line in enumerate(lines) if line.startswith("ALERT missiles"))
+    totals = next(n for n, line in enumerate(lines) if line.startswith("0 new"))
+    url, *wrapped = lines[first + 1 : totals]
+    assert url.strip() == "https://x.test/a  (desk, date unknown; no channels)"
+    assert len(wrapped) > 1 and all(line[:2] == "  " != line[2] for line in wrapped), wrapped
+    assert " ".join(" ".join(wrapped).split()) == snippet
+
+
 def test_help_shows_flags_without_a_value_placeholder() -> None:
     from typer.testing import CliRunner
 
@@ -638,6 +673,25 @@ def test_help_shows_flags_without_a_value_placeholder() -> None:
     ]
     assert len(flags) == 2, shown.output
     assert not any("<bool>" in line for line in flags), flags  # flags take no value
+
+
+def test_every_command_is_listed_in_help_on_one_line() -> None:
+    """`newswatch --help` lists each command with its docstring's first paragraph, line
+    breaks kept: one that wrapped in the source wrapped mid-sentence in the list."""
+    import typer.main
+
+    from flows.cli import app
+
+    def commands(group: object, path: str = "") -> dict[str, str]:
+        listed = {}
+        for name, command in getattr(group, "commands", {}).items():
+            listed[path + name] = (command.help or "").split("\n\n")[0].strip()
+            listed |= commands(command, f"{path}{name} ")
+        return listed
+
+    listed = commands(typer.main.get_command(app))
+    assert "stories" in listed and "alerts test" in listed
+    assert {name: line for name, line in listed.items() if "\n" in line or not line} == {}
 
 
 def test_alerts_test_sends_each_channel_a_test_alert_and_names_the_one_that_failed(
