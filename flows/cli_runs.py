@@ -11,6 +11,7 @@ so what a run artifact in the Prefect UI cuts short is here in full.
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from typing import Annotated, Any
 
 import typer
@@ -114,14 +115,13 @@ def runs_show(
         print_json(record)
         return
     summary, row_trimmed = record["summary"], record["details_removed_at"]
+    took = _took(row)
+    took = f", {took} s" if took != "-" else ""
     out.print(
-        Text(
-            f"run {run_id}: {record['status']}, {record['started_at'][:19]} → "
-            f"{(record['finished_at'] or '-')[:19]}"
-        )
+        Text(f"run {run_id}: {record['status']}, started {minutes(row.started_at)} UTC{took}")
     )
     if record["totals"]:
-        out.print(Text(", ".join(f"{key} {value}" for key, value in record["totals"].items())))
+        out.print(Text(totals_line(record["totals"])))
     _table(
         ["source", "kind", "found", "new", "duplicates", "failures", "error"],
         [
@@ -150,9 +150,12 @@ def runs_show(
     )
     totals = record["totals"] or {}
     if totals.get("new"):
-        out.print(Text(f"{totals['new']} new articles: newswatch export --run {run_id}"))
+        new = counted(totals["new"], "new article")
+        out.print(Text(f"{new}: newswatch export --run {run_id}"))
     if totals.get("alerts"):
-        out.print(Text(f"{totals['alerts']} alerts: newswatch alerts list --run {run_id}"))
+        out.print(
+            Text(f"{counted(totals['alerts'], 'alert')}: newswatch alerts list --run {run_id}")
+        )
     if "abandoned" in summary:
         out.print(Text(f"abandoned: {summary['abandoned']}"))
     if row_trimmed:
@@ -162,6 +165,20 @@ def runs_show(
                 "[database] run_details_days: times and totals kept"
             )
         )
+
+
+def totals_line(totals: dict[str, int]) -> str:
+    """A run's totals in words: `12 found: 3 new, 1 updated, ...; 1 alert; ...`. A row
+    written before a count existed lacks it: it reads 0."""
+    t = defaultdict(int, totals)
+    return (
+        f"{t['found']} found: {t['new']} new, {t['updated']} updated, "
+        f"{counted(t['duplicates'], 'duplicate')}, {t['already_stored']} already stored, "
+        f"{t['not_articles']} not articles; {counted(t['alerts'], 'alert')}; deliveries: "
+        f"{t['deliveries_sent']} sent, {t['deliveries_pending']} pending; "
+        f"{counted(t['failures'], 'failure')}; {counted(t['sources'], 'source')} "
+        f"({t['sources_failed']} failed, {t['sources_skipped']} skipped)"
+    )
 
 
 def _took(row: Run) -> str:

@@ -75,8 +75,20 @@ def test_a_run_row_counts_its_articles_and_alerts_and_says_where_they_are(config
     # their own tables hold them by run: the row keeps the counts, not a second copy
     assert "new_articles" not in record["summary"] and "alerts" not in record["summary"]
     assert (record["totals"]["new"], record["totals"]["alerts"]) == (1, 3)
-    assert "1 new articles: newswatch export --run 1" in shown
+    assert "1 new article: newswatch export --run 1" in shown
     assert "3 alerts: newswatch alerts list --run 1" in shown
+
+
+def test_a_run_shows_its_totals_in_words_not_as_field_names(config: Path) -> None:
+    shown = invoke("runs", "show", "1", "--config", str(config))
+
+    assert "run 1: completed, started " in shown
+    assert (
+        f"130 found: 1 new, 0 updated, 0 duplicates, 0 already stored, 0 not articles; "
+        f"3 alerts; deliveries: 0 sent, 0 pending; {SECTION_ROWS + 20} failures; "
+        "1 source (0 failed, 0 skipped)"
+    ) in shown
+    assert "already_stored" not in shown and "sources_failed" not in shown
 
 
 def test_an_unknown_run_is_a_one_line_usage_error(config: Path) -> None:
