@@ -68,7 +68,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(alerts_app, name="alerts")
-db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
+db_app = typer.Typer(help="The store: migrate its schema, tidy it.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sources_app, name="sources")
 app.add_typer(rules_app, name="rules")

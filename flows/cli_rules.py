@@ -30,6 +30,7 @@ from flows.cli_common import (
     ConfigOption,
     JsonOption,
     UntilOption,
+    counted,
     err,
     fail,
     open_engine,
@@ -95,7 +96,6 @@ def check(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) ->
 
 
 def _print_problems(config: Path, problems: list[RuleProblem], *, rules: int) -> None:
-
     for problem in problems:
         err.print(f"newswatch: error: {config}: {problem.line()}", markup=False, soft_wrap=True)
     invalid = len({problem.index for problem in problems})
@@ -103,8 +103,7 @@ def _print_problems(config: Path, problems: list[RuleProblem], *, rules: int) ->
 
 
 def _print_rules(config: Path, tables: list[Any]) -> None:
-
-    table = Table(title=Text(f"{len(tables)} rules OK in {config}"))
+    table = Table(title=Text(f"{counted(len(tables), 'rule')} OK in {config}"))
     for column in ("rule", "query", "channels"):
         table.add_column(column, overflow="fold")
     for view in map(_rule_view, tables):

@@ -166,6 +166,9 @@ def test_check_prints_the_rules_when_all_are_valid(
         "query": '"kim jong un" NEAR/10 missile*',
         "channels": [],
     }
+    (tmp_path / "one").mkdir()
+    one_rule = write_config(tmp_path / "one", GOOD_RULES.split("\n\n")[0])
+    assert "1 rule OK" in rules("check", "--config", str(one_rule))[1]
 
 
 @pytest.mark.parametrize(
