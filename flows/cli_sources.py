@@ -1,6 +1,7 @@
 """`newswatch sources`: see configured sources' health, move feeds in and out as OPML.
 
     newswatch sources list [--json]
+    newswatch sources try https://example.org/rss.xml [--as feed|sitemap|page] [--limit 5]
     newswatch sources import-opml subscriptions.opml
     newswatch sources export-opml --output feeds.opml
 
@@ -10,14 +11,17 @@ and layout stay; the new file is validated before it replaces the old one.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import tempfile
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 from rich.text import Text
 from sqlmodel import Session, select
@@ -33,13 +37,14 @@ from flows.cli_common import (
     print_json,
     settings_from,
 )
-from flows.errors import ConfigError, shown_url
+from flows.errors import ConfigError, SourceError, shown_url
 from flows.opml import OpmlFeed, read_opml, write_opml
 from flows.settings import DEFAULT_CONFIG, Settings, SourceSettings, load_settings
+from flows.trial import TriedPage, try_source
 from storage import Source
 
 sources_app = typer.Typer(
-    help="Configured sources: health, OPML import and export.", no_args_is_help=True
+    help="Sources: health, trying one out, OPML import and export.", no_args_is_help=True
 )
 
 
@@ -94,6 +99,99 @@ def _source_view(source: SourceSettings, row: Source | None) -> dict[str, Any]:
 
 def _iso(moment: Any) -> str | None:
     return moment.isoformat() if moment is not None else None
+
+
+TRIED = "try"  # the name of a source tried by its URL
+
+
+class TargetKind(StrEnum):
+    """What a URL given to `sources try` is read as."""
+
+    feed = "feed"
+    sitemap = "sitemap"
+    page = "page"
+
+
+@sources_app.command("try")
+def try_command(
+    target: Annotated[
+        str, typer.Argument(help="A configured source's name, or a URL (read as --as says).")
+    ],
+    kind: Annotated[
+        TargetKind, typer.Option("--as", help="What a URL is: a feed, a sitemap or one page.")
+    ] = TargetKind.feed,
+    limit: Annotated[
+        int, typer.Option(min=1, max=100, help="How many of its pages to fetch and extract.")
+    ] = 5,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonOption = False,
+) -> None:
+    """Poll a source once and extract its first pages, as a run would: nothing is stored.
+
+    Shows what each page would become (an article, its feed entry's text, a page
+    skipped as not an article, a failure, with why) and the config's rules it would
+    fire. No alert is recorded or sent. The config's [fetch] settings apply.
+
+    Example: newswatch sources try https://example.org/rss.xml --limit 3
+    """
+    settings = settings_from(config)
+    source = _target(settings, target, kind)
+    try:
+        trial = asyncio.run(try_source(source, settings=settings, limit=limit))
+    except SourceError as error:
+        raise fail(_named(str(error), source=source), code=1) from None
+    if as_json:
+        print_json(trial.to_dict())
+        return
+    found = counted(trial.found, "entry", "entries")
+    tried = counted(len(trial.pages), "page")
+    where = f"{source.kind} {shown_url(source.location)}"
+    out.print(Text(f"{where}: {found} found, {tried} tried; nothing stored, nothing sent"))
+    if trial.pages:
+        out.print(_tried_table(trial.pages))
+
+
+def _target(settings: Settings, target: str, kind: TargetKind) -> SourceSettings:
+    """The configured source named `target`, or a source of `kind` at the URL `target`."""
+    named = next((source for source in settings.sources if source.name == target), None)
+    if named is not None:
+        return named
+    if not target.startswith(("http://", "https://")):
+        raise fail(f"{target}: not a source of {settings.path}, nor an http(s) URL", code=2)
+    if kind is TargetKind.page:
+        return SourceSettings(name=TRIED, urls=(target,))
+    return SourceSettings.model_validate({"name": TRIED, kind.value: target})
+
+
+def _named(message: str, *, source: SourceSettings) -> str:
+    """`message` saying which source failed, when it does not name its location already."""
+    where = shown_url(source.location)
+    message = message if where in message else f"{source.kind} {where}: {message}"
+    return message if source.name == TRIED else f"{source.name}: {message}"
+
+
+def _tried_table(pages: list[TriedPage]) -> Table:
+    """80 columns: the result and word count whole, the page (title, date, URL, and why
+    it was not taken) widest."""
+    table = Table(box=box.SIMPLE_HEAD, collapse_padding=True)
+    table.add_column("result", no_wrap=True)
+    table.add_column("page: title · published · author", overflow="fold", ratio=3)
+    table.add_column("words", justify="right", no_wrap=True)
+    table.add_column("rules it fires", overflow="fold", ratio=1)
+    for page in pages:
+        shown = page.to_dict()
+        lines = []
+        if shown["title"]:
+            lines.append(shown["title"])
+            byline = [minutes(shown["published_at"])[:10], shown["author"] or ""]
+            lines.append(" · ".join(part for part in byline if part and part != "-"))
+        lines.append(shown["url"])
+        if page.reason:
+            lines.append(page.reason)
+        words = str(shown["words"]) if page.article else "-"
+        cell = Text("\n".join(line for line in lines if line))
+        table.add_row(page.result, cell, words, Text(", ".join(page.rules) or "-"))
+    return table
 
 
 @sources_app.command("import-opml")

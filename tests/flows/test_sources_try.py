@@ -1,0 +1,190 @@
+"""`newswatch sources try`: a source polled once and its first pages extracted as a run
+would, from a real HTTP server on 127.0.0.1; nothing stored, nothing sent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows import cli
+from flows.cli import app
+from tests.servers import LoopbackHTTPServer
+
+ARTICLE = """<html lang="en"><head><title>Launchers on parade</title>
+<meta name="author" content="Ana Ruiz"></head><body><article>
+<h1>Launchers on parade</h1><p>The army displayed mobile missile launchers on Sunday in the
+capital, officials said, in the largest parade in a decade.</p><p>Foreign observers were
+invited for the first time and counted more than forty vehicles.</p></article></body></html>"""
+
+
+def item(url: str, title: str, description: str = "") -> str:
+    return (
+        f"<item><title>{title}</title><link>{url}</link><guid>{url}</guid>"
+        f"<pubDate>Sun, 02 Mar 2025 10:00:00 GMT</pubDate>"
+        f"<description>{description}</description></item>"
+    )
+
+
+@pytest.fixture
+def site(http_server: LoopbackHTTPServer) -> LoopbackHTTPServer:
+    """A feed of four entries: an article, a PDF, a page gone whose entry has text of its
+    own, and a page gone whose entry has none; a sitemap of the article; a broken feed."""
+    article = http_server.route("/a/1", ARTICLE)
+    pdf = http_server.route("/a/report", b"%PDF-1.7\n...", content_type="application/pdf")
+    gone = http_server.route("/a/gone", "no such page", status=404)
+    gone_bare = http_server.route("/a/gone-bare", "no such page", status=404)
+    entries = [
+        item(article, "Launchers on parade"),
+        item(pdf, "The annual report"),
+        item(
+            gone, "Wheat forecast cut", "A dry spring cuts the wheat harvest forecast by a tenth."
+        ),
+        item(gone_bare, "Untitled"),
+    ]
+    http_server.route(
+        "/feed.xml",
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>'
+        f"{''.join(entries)}</channel></rss>",
+        content_type="application/rss+xml",
+    )
+    ns = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+    http_server.route(
+        "/sitemap.xml",
+        f"<urlset {ns}><url><loc>{article}</loc></url></urlset>",
+        content_type="application/xml",
+    )
+    http_server.route("/broken.xml", "<html><body>Welcome to our site</body></html>")
+    return http_server
+
+
+@pytest.fixture
+def config(tmp_path: Path, site: LoopbackHTTPServer, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(cli.out, "width", 200)
+    path = tmp_path / "newswatch.toml"
+    path.write_text(
+        f"""[database]
+url = "sqlite:///{tmp_path / "newswatch.db"}"
+
+[fetch]
+allow_networks = ["127.0.0.0/8"]
+per_host_delay = 0
+
+[[sources]]
+name = "wire"
+feed = "{site.url("/feed.xml")}"
+
+[[rules]]
+name = "launchers"
+query = '"missile launcher"'
+"""
+    )
+    return path
+
+
+def tried(config: Path, *args: str) -> dict:  # type: ignore[type-arg]
+    result = CliRunner().invoke(app, ["sources", "try", *args, "--config", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_a_configured_feed_shows_what_each_page_would_become_and_the_rules_it_fires(
+    config: Path,
+) -> None:
+    trial = tried(config, "wire")
+
+    assert (trial["source"], trial["kind"], trial["found"]) == ("wire", "feed", 4)
+    rows = [(page["url"].rsplit("/", 1)[1], page["result"]) for page in trial["tried"]]
+    assert rows == [
+        ("1", "article"),
+        ("report", "not an article"),
+        ("gone", "feed text"),
+        ("gone-bare", "failed"),
+    ]
+    article, pdf, gone, gone_bare = trial["tried"]
+    assert article["title"] == "Launchers on parade" and article["author"] == "Ana Ruiz"
+    assert article["rules"] == ["launchers"] and article["words"] > 30
+    assert article["published_at"].startswith("2025-03-02")
+    # why, without the URL the row shows already
+    assert (pdf["reason"], pdf["words"]) == ("PDF document", 0)
+    assert gone["reason"] == "HTTP 404 Not Found" and gone["text"].startswith("A dry spring")
+    assert (gone_bare["reason"], gone_bare["title"]) == ("HTTP 404 Not Found", None)
+
+
+def test_nothing_is_stored_and_the_store_is_not_even_opened(config: Path) -> None:
+    tried(config, "wire")
+
+    assert not (config.parent / "newswatch.db").exists()
+
+
+def test_limit_tries_only_the_first_pages_and_says_how_many_were_found(
+    config: Path, site: LoopbackHTTPServer
+) -> None:
+    trial = tried(config, "wire", "--limit", "1")
+
+    assert trial["found"] == 4 and len(trial["tried"]) == 1
+    assert site.requests_to("/a/report") == []  # no request for a page not tried
+
+
+def test_a_url_is_tried_as_a_feed_a_sitemap_or_one_page(
+    config: Path, site: LoopbackHTTPServer
+) -> None:
+    as_feed = tried(config, site.url("/feed.xml"))
+    as_sitemap = tried(config, site.url("/sitemap.xml"), "--as", "sitemap")
+    as_page = tried(config, site.url("/a/1"), "--as", "page")
+
+    assert (as_feed["kind"], as_feed["found"]) == ("feed", 4)
+    assert (as_sitemap["kind"], as_sitemap["found"]) == ("sitemap", 1)
+    assert (as_page["kind"], as_page["found"]) == ("urls", 1)
+    for trial in (as_sitemap, as_page):
+        (page,) = trial["tried"]
+        assert (page["result"], page["title"], page["rules"]) == (
+            "article",
+            "Launchers on parade",
+            ["launchers"],
+        )
+
+
+def test_a_broken_feed_is_a_one_line_error_naming_it(
+    config: Path, site: LoopbackHTTPServer
+) -> None:
+    url = site.url("/broken.xml")
+    result = CliRunner().invoke(app, ["sources", "try", url, "--config", str(config)])
+
+    assert result.exit_code == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"newswatch: error: {url}: an HTML page, not a feed"
+
+
+def test_a_configured_source_that_fails_is_named_in_its_error(
+    config: Path, site: LoopbackHTTPServer
+) -> None:
+    text = config.read_text().replace("/feed.xml", "/broken.xml")
+    config.write_text(text)
+    result = CliRunner().invoke(app, ["sources", "try", "wire", "--config", str(config)])
+
+    assert result.exit_code == 1
+    url = site.url("/broken.xml")
+    assert result.stderr.strip() == f"newswatch: error: wire: {url}: an HTML page, not a feed"
+
+
+def test_a_target_neither_configured_nor_a_url_is_a_usage_error(config: Path) -> None:
+    result = CliRunner().invoke(app, ["sources", "try", "nowhere", "--config", str(config)])
+
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"newswatch: error: nowhere: not a source of {config}, nor an http(s) URL"
+    )
+
+
+def test_the_table_shows_each_page_with_its_result_and_why(config: Path) -> None:
+    result = CliRunner().invoke(app, ["sources", "try", "wire", "--config", str(config)])
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith(": 4 entries found, 4 pages tried; nothing stored, nothing sent")
+    assert any(line.split()[:1] == ["article"] and "launchers" in line for line in lines)
+    assert any(line.lstrip().startswith("not an article") for line in lines)
+    assert any("2025-03-02 · Ana Ruiz" in line for line in lines)
