@@ -88,11 +88,12 @@ async def try_source(
     rules = RuleSet(settings.rules)
     async with Fetcher(settings.fetch, transport) as fetcher:
         collected = await collect_source(source, settings=settings, fetcher=fetcher)
-        trial = Trial(source, found=collected.found)
+        # what it listed: a seed file it could not read counts, as a row of its own
+        trial = Trial(source, found=collected.found + len(collected.failures))
         ready = collected.articles[:limit]
         trial.pages += [_tried(article.url, Extracted([article]), rules) for article in ready]
         trial.pages += [
-            TriedPage(failure.target, "failed", failure.reason)
+            TriedPage(failure.target, "failed", _why(failure.reason, url=failure.target))
             for failure in collected.failures[: limit - len(trial.pages)]
         ]
         chosen = collected.candidates[: max(0, limit - len(trial.pages))]

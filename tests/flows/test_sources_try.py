@@ -188,3 +188,28 @@ def test_the_table_shows_each_page_with_its_result_and_why(config: Path) -> None
     assert any(line.split()[:1] == ["article"] and "launchers" in line for line in lines)
     assert any(line.lstrip().startswith("not an article") for line in lines)
     assert any("2025-03-02 · Ana Ruiz" in line for line in lines)
+
+
+def test_a_seeds_source_shows_each_file_and_the_malformed_one_with_why(
+    config: Path,
+) -> None:
+    seeds = config.parent / "seeds"
+    seeds.mkdir()
+    (seeds / "parade.txt").write_text(
+        "date 2025-03-02\nLaunchers on parade\nThe army displayed mobile missile launchers "
+        "on Sunday in the capital, in the largest parade in a decade.\n"
+    )
+    (seeds / "broken.txt").write_text("no date line here\n")
+    config.write_text(config.read_text() + '\n[[sources]]\nname = "desk"\nseeds = "seeds/"\n')
+
+    trial = tried(config, "desk")
+
+    assert (trial["kind"], trial["found"]) == ("seeds", 2)
+    parade, broken = trial["tried"]
+    assert (parade["result"], parade["title"], parade["rules"]) == (
+        "article",
+        "Launchers on parade",
+        ["launchers"],
+    )
+    assert broken["result"] == "failed" and broken["url"] == str(seeds / "broken.txt")
+    assert "date" in broken["reason"] and not broken["reason"].startswith(str(seeds))
