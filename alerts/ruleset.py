@@ -15,6 +15,7 @@ rule gives by itself, in config order.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from alerts.index import Document
@@ -22,6 +23,9 @@ from alerts.match import Match
 from alerts.rules import Rule
 from alerts.tree import Node
 from alerts.triggers import TriggerIndex, triggers
+
+if TYPE_CHECKING:
+    from storage import ArticleIn
 
 __all__ = ["RuleSet", "triggers"]
 
@@ -47,6 +51,16 @@ class RuleSet:
             lang=lang,
         )
         return self.matches(document)
+
+    def matches_extracted(self, article: ArticleIn) -> list[tuple[Rule, Match]]:
+        """`matches_article` for an article on its way into the store."""
+        return self.matches_article(
+            title=article.title,
+            text=article.text,
+            source=article.source,
+            url=article.url,
+            lang=article.language,
+        )
 
     def named(self, found: Sequence[tuple[str, Match]]) -> list[tuple[Rule, Match]]:
         """Matches made elsewhere (by rule name, e.g. in a worker process) with this set's

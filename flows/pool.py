@@ -133,13 +133,7 @@ def _run(
     if stories is not None:
         update["prepared"] = prepare(article.text, options=stories)
     if _rules is not None:
-        found = _rules.matches_article(
-            title=article.title,
-            text=article.text,
-            source=article.source,
-            url=article.url,
-            lang=article.language,
-        )
+        found = _rules.matches_extracted(article)
         update["matched"] = tuple((rule.name, match) for rule, match in found)
     return article.model_copy(update=update) if update else article
 

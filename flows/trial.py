@@ -124,14 +124,7 @@ def _tried(url: str, outcome: Extracted, rules: RuleSet) -> TriedPage:
     if not outcome.articles:
         return TriedPage(url, "failed", _why(failure.reason, url=url) if failure else None)
     article = outcome.articles[0]
-    matched = rules.matches_article(
-        title=article.title,
-        text=article.text,
-        source=article.source,
-        url=article.url,
-        lang=article.language,
-    )
-    names = tuple(rule.name for rule, _ in matched)
+    names = tuple(rule.name for rule, _ in rules.matches_extracted(article))
     if failure is not None:
         reason = _why(article.note or failure.reason, url=url)
         return TriedPage(url, "feed text", reason, article, names)
