@@ -71,6 +71,7 @@ _BLOCK_TAGS = frozenset(
         "ul",
     ]
 )
+NAMED_FEEDS = 3  # feeds an HTML page names, quoted in the error; a count says how many more
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)\b", re.I | re.S)
 _LOOKS_LIKE_MARKUP = re.compile(r"<[a-zA-Z/!]")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -117,16 +118,33 @@ def _parse_xml_feed(
         reason = " ".join(f"{type(error).__name__}: {error}".split())
         raise FeedError(f"unreadable feed (feedparser failed: {reason})", url=url) from error
     if not parsed.version and not parsed.entries:
-        raise FeedError(_not_a_feed_reason(body, parsed), url=url)
+        raise FeedError(_not_a_feed_reason(body, parsed, url=url), url=url)
     entries = (_xml_entry(entry, feed_url=url, source=source) for entry in parsed.entries)
     return [candidate for candidate in entries if candidate]
 
 
-def _not_a_feed_reason(body: bytes, parsed: Any) -> str:
+def _not_a_feed_reason(body: bytes, parsed: Any, *, url: str) -> str:
     if _HTML_START.match(body[:4096]):
-        return "an HTML page, not a feed"
+        named = feeds_named_by(body, url=url)
+        if not named:
+            return "an HTML page, not a feed"
+        more = f" and {len(named) - NAMED_FEEDS} more" if len(named) > NAMED_FEEDS else ""
+        return f"an HTML page, not a feed; it names {', '.join(named[:NAMED_FEEDS])}{more}"
     problem = parsed.get("bozo_exception")
     return f"not a feed ({problem})" if problem else "not a feed"
+
+
+def feeds_named_by(page: bytes, *, url: str) -> list[str]:
+    """The feeds an HTML page at `url` names (`<link rel="alternate" type="application/
+    rss+xml">`..., else links that look like feeds), absolute, comment feeds left out:
+    what its owner meant a reader to poll, for whoever configured the page as a feed.
+    trafilatura's feed finder reads them; it is imported on this error's path only."""
+    from courlan import get_hostinfo
+    from trafilatura.feeds import FeedParameters, determine_feed
+
+    domain, base = get_hostinfo(url)
+    named = determine_feed(page.decode("utf-8", "replace"), FeedParameters(base, domain, url))
+    return [link for link in map(_web_url, named) if link is not None]
 
 
 def _xml_entry(entry: Any, *, feed_url: str, source: str) -> Candidate | None:

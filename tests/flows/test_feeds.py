@@ -10,7 +10,7 @@ import feedparser
 import pytest
 
 from flows.errors import FeedError
-from flows.feeds import html_to_text, parse_feed
+from flows.feeds import NAMED_FEEDS, html_to_text, parse_feed
 from flows.items import Candidate
 from tests.conftest import CORPUS, shared_path
 
@@ -274,6 +274,35 @@ def test_bodies_that_are_not_feeds_are_errors(body: bytes, reason: str) -> None:
         parse_feed(body, url=FEED_URL, source="test")
     assert str(caught.value).startswith(f"{FEED_URL}: {reason}")
     assert caught.value.url == FEED_URL
+
+
+HOME_PAGE = """<!DOCTYPE html><html><head><title>Gazette</title>
+<link rel="alternate" type="application/rss+xml" title="Top stories" href="/rss.xml">
+<link rel="alternate" type="application/atom+xml; charset=utf-8" href="https://f.test/atom">
+<link rel="alternate" type="application/rss+xml" href="/comments/feed/">
+</head><body><p>Welcome</p></body></html>"""
+
+
+def test_an_html_page_given_as_a_feed_names_the_feeds_it_declares() -> None:
+    with pytest.raises(FeedError) as caught:
+        parse_feed(HOME_PAGE.encode(), url="https://gazette.test/news/", source="test")
+
+    assert str(caught.value) == (
+        "https://gazette.test/news/: an HTML page, not a feed; it names "
+        "https://gazette.test/rss.xml, https://f.test/atom"  # not its comments' feed
+    )
+
+
+def test_an_html_page_naming_many_feeds_quotes_the_first_and_counts_the_rest() -> None:
+    links = "".join(
+        f'<link rel="alternate" type="application/rss+xml" href="/rss/{n}.xml">' for n in range(5)
+    )
+    page = f"<html><head>{links}</head><body>Hi</body></html>".encode()
+    with pytest.raises(FeedError) as caught:
+        parse_feed(page, url="https://gazette.test/", source="test")
+
+    named = ", ".join(f"https://gazette.test/rss/{n}.xml" for n in range(NAMED_FEEDS))
+    assert str(caught.value).endswith(f"it names {named} and {5 - NAMED_FEEDS} more")
 
 
 @pytest.mark.parametrize(
