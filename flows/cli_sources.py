@@ -1,6 +1,7 @@
 """`newswatch sources`: see configured sources' health, move feeds in and out as OPML.
 
     newswatch sources list [--json]
+    newswatch sources add https://example.org/rss.xml [--name NAME] [--every 30m]
     newswatch sources try https://example.org/rss.xml [--as feed|sitemap|page] [--limit 5]
     newswatch sources import-opml subscriptions.opml
     newswatch sources export-opml --output feeds.opml
@@ -12,15 +13,13 @@ and layout stay; the new file is validated before it replaces the old one.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import shutil
-import tempfile
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
+from pydantic import ValidationError
 from rich import box
 from rich.table import Table
 from rich.text import Text
@@ -37,14 +36,16 @@ from flows.cli_common import (
     print_json,
     settings_from,
 )
+from flows.configedit import append_sources
 from flows.errors import ConfigError, SourceError, shown_url
 from flows.opml import OpmlFeed, read_opml, write_opml
-from flows.settings import DEFAULT_CONFIG, Settings, SourceSettings, load_settings
+from flows.settings import DEFAULT_CONFIG, Settings, SourceSettings, problem_in
 from flows.trial import TriedPage, try_source
 from storage import Source
 
 sources_app = typer.Typer(
-    help="Sources: health, trying one out, OPML import and export.", no_args_is_help=True
+    help="Sources: health, trying one out, adding one, OPML import and export.",
+    no_args_is_help=True,
 )
 
 
@@ -194,6 +195,76 @@ def _tried_table(pages: list[TriedPage]) -> Table:
     return table
 
 
+class AddedKind(StrEnum):
+    """What `sources add` reads its URL as."""
+
+    feed = "feed"
+    sitemap = "sitemap"
+
+
+@sources_app.command("add")
+def add_source(
+    url: Annotated[str, typer.Argument(help="The feed's or sitemap's http(s) URL.")],
+    name: Annotated[
+        str | None, typer.Option(help="The source's name (by default the URL's host).")
+    ] = None,
+    kind: Annotated[AddedKind, typer.Option("--as", help="A feed or a sitemap.")] = (
+        AddedKind.feed
+    ),
+    every: Annotated[
+        str | None, typer.Option(help='How often `serve` polls it ("30m", "2h").')
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option("--check/--no-check", help="Poll it once first: one that fails is not added."),
+    ] = True,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Add a feed or sitemap to the config, once a poll shows it answers.
+
+    The block is appended as text: the config's comments and layout stay, and
+    the file is replaced only once the new one loads. No page is fetched.
+
+    Example: newswatch sources add https://example.org/rss.xml --name example --every 30m
+    """
+    settings = settings_from(config)
+    block = {"name": name or urlsplit(url).hostname or url, kind.value: url}
+    if every is not None:
+        block["every"] = every
+    source = _new_source(settings, block)
+    found = ""
+    if check:
+        try:
+            trial = asyncio.run(try_source(source, settings=settings, limit=0))
+        except SourceError as error:
+            raise fail(f"{error} (not added)", code=1) from None
+        found = f", {counted(trial.found, 'entry', 'entries')} in it now"
+    try:
+        append_sources(config, [block])
+    except ConfigError as error:
+        raise fail(f"{error} (the config is left unchanged)", code=2) from None
+    out.print(Text(f"added {source.name}: {source.kind} {shown_url(url)}{found}"))
+
+
+def _new_source(settings: Settings, block: dict[str, str]) -> SourceSettings:
+    """The source `block` describes; a usage error if it is invalid or configured already."""
+    try:
+        source = SourceSettings.model_validate(block)
+    except ValidationError as error:
+        detail = error.errors()[0]
+        key = ".".join(str(part) for part in detail["loc"])
+        option = {"name": "--name", "every": "--every"}.get(key, "the URL")
+        raise fail(f"{option}: {problem_in(detail)}", code=2) from None
+    for known in settings.sources:
+        if known.name == source.name:
+            raise fail(f"a source named {source.name!r} is configured already (--name)", code=2)
+        if known.location == source.location:
+            raise fail(
+                f"{shown_url(source.location)} is configured already, as {known.name!r}", code=2
+            )
+    return source
+
+
 @sources_app.command("import-opml")
 def import_opml(
     file: Annotated[Path, typer.Argument(help="OPML file exported from a feed reader.")],
@@ -214,7 +285,7 @@ def import_opml(
         out.print(Text(f"skipped {feed.name}: {reason}"), soft_wrap=True)
     if added:
         try:
-            _append_sources(config, added)
+            append_sources(config, [{"name": f.name, "feed": f.url} for f in added])
         except ConfigError as error:
             raise fail(
                 f"{error} (after the import; the config is left unchanged)", code=2
@@ -242,37 +313,6 @@ def _new_feeds(
             names.add(feed.name)
             urls.add(feed.url)
     return added, skipped
-
-
-def _append_sources(config: Path, feeds: list[OpmlFeed]) -> None:
-    """Append one block per feed; the old file is replaced only once the new one loads."""
-    text = config.read_text(encoding="utf-8")
-    if text and not text.endswith("\n"):
-        text += "\n"
-    text += "".join(
-        f"\n[[sources]]\nname = {_toml_string(feed.name)}\nfeed = {_toml_string(feed.url)}\n"
-        for feed in feeds
-    )
-    # A sibling file, so relative paths in the config resolve exactly as they will.
-    handle, name = tempfile.mkstemp(prefix=f".{config.name}.", suffix=".toml", dir=config.parent)
-    candidate = Path(name)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        shutil.copymode(config, candidate)
-        try:
-            load_settings(candidate)
-        except ConfigError as error:
-            message = str(error).removeprefix(f"{candidate}: ")
-            raise ConfigError(message, path=config) from None
-        os.replace(candidate, config)
-    finally:
-        candidate.unlink(missing_ok=True)
-
-
-def _toml_string(value: str) -> str:
-    """A TOML basic string: JSON's escapes are a subset of TOML's."""
-    return json.dumps(value, ensure_ascii=False)
 
 
 @sources_app.command("export-opml")

@@ -1,5 +1,6 @@
-"""`newswatch sources try`: a source polled once and its first pages extracted as a run
-would, from a real HTTP server on 127.0.0.1; nothing stored, nothing sent."""
+"""`newswatch sources try` and `sources add`, against a real HTTP server on 127.0.0.1: a
+source polled once and its first pages extracted as a run would, nothing stored or sent;
+a source appended to the config once a poll shows it answers."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from flows import cli
 from flows.cli import app
+from flows.settings import load_settings
 from tests.servers import LoopbackHTTPServer
 
 ARTICLE = """<html lang="en"><head><title>Launchers on parade</title>
@@ -213,3 +215,76 @@ def test_a_seeds_source_shows_each_file_and_the_malformed_one_with_why(
     )
     assert broken["result"] == "failed" and broken["url"] == str(seeds / "broken.txt")
     assert "date" in broken["reason"] and not broken["reason"].startswith(str(seeds))
+
+
+def add(config: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["sources", "add", *args, "--config", str(config)])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_add_appends_a_feed_that_answers_and_keeps_the_config_as_written(
+    config: Path, site: LoopbackHTTPServer
+) -> None:
+    config.write_text("# my sources, by desk\n" + config.read_text())
+    url = site.url("/sitemap.xml")
+
+    code, stdout, stderr = add(config, url, "--as", "sitemap", "--name", "maps", "--every", "2h")
+
+    assert (code, stderr) == (0, "")
+    assert stdout.strip() == f"added maps: sitemap {url}, 1 entry in it now"
+    assert config.read_text().startswith("# my sources, by desk\n")
+    added = load_settings(config).sources[-1]
+    assert (added.name, added.sitemap, added.every) == ("maps", url, "2h")
+    assert site.requests_to("/a/1") == []  # the check reads the sitemap, no page
+
+
+def test_add_names_a_source_after_its_host_by_default(config: Path) -> None:
+    url = "https://gazette.test/rss.xml"
+
+    code, stdout, _ = add(config, url, "--no-check")
+
+    assert code == 0 and stdout.strip() == f"added gazette.test: feed {url}"
+    assert load_settings(config).sources[-1].feed == url
+
+
+def test_add_refuses_a_feed_that_fails_and_leaves_the_config_unchanged(
+    config: Path, site: LoopbackHTTPServer
+) -> None:
+    before = config.read_text()
+    site.route(
+        "/home",
+        '<html><head><link rel="alternate" type="application/rss+xml" href="/feed.xml">'
+        "</head><body>Welcome</body></html>",
+    )
+
+    code, _, stderr = add(config, site.url("/home"), "--name", "home")
+
+    assert code == 1 and config.read_text() == before
+    assert stderr.strip() == (
+        f"newswatch: error: {site.url('/home')}: an HTML page, not a feed; it names "
+        f"{site.url('/feed.xml')} (not added)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["https://a.test/rss", "--name", "wire"], "a source named 'wire' is configured already"),
+        (["{feed}", "--name", "other"], "{feed} is configured already, as 'wire'"),
+        (["https://a.test/rss", "--every", "soon"], "--every: "),
+        (["ftp://a.test/rss"], "the URL: must be an http:// or https:// URL"),
+        (["https://a.test/rss", "--name", "-x"], "--name: "),
+    ],
+)
+def test_add_refuses_a_source_configured_already_or_invalid_before_polling_it(
+    config: Path, site: LoopbackHTTPServer, args: list[str], error: str
+) -> None:
+    before = config.read_text()
+    feed = site.url("/feed.xml")
+    requests = len(site.requests)
+
+    code, _, stderr = add(config, *(arg.format(feed=feed) for arg in args))
+
+    assert code == 2 and config.read_text() == before
+    assert stderr.startswith(f"newswatch: error: {error.format(feed=feed)}"), stderr
+    assert len(site.requests) == requests  # refused before any request
