@@ -40,7 +40,7 @@ from flows.configedit import append_sources
 from flows.errors import ConfigError, SourceError, shown_url
 from flows.opml import OpmlFeed, read_opml, write_opml
 from flows.settings import DEFAULT_CONFIG, Settings, SourceSettings, problem_in
-from flows.trial import TriedPage, try_source
+from flows.trial import TriedPage, entries_found, try_source
 from storage import Source
 
 sources_app = typer.Typer(
@@ -235,10 +235,10 @@ def add_source(
     found = ""
     if check:
         try:
-            trial = asyncio.run(try_source(source, settings=settings, limit=0))
+            entries = asyncio.run(entries_found(source, settings=settings))
         except SourceError as error:
             raise fail(f"{error} (not added)", code=1) from None
-        found = f", {counted(trial.found, 'entry', 'entries')} in it now"
+        found = f", {counted(entries, 'entry', 'entries')} in it now"
     try:
         append_sources(config, [block])
     except ConfigError as error:

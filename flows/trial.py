@@ -75,6 +75,13 @@ class Trial:
         }
 
 
+async def entries_found(source: SourceSettings, *, settings: Settings) -> int:
+    """Poll `source` once and count what it lists, fetching no page and matching no rule
+    (`newswatch sources add`). Raises `SourceError` as `try_source` does."""
+    async with Fetcher(settings.fetch) as fetcher:
+        return (await collect_source(source, settings=settings, fetcher=fetcher)).found
+
+
 async def try_source(
     source: SourceSettings,
     *,
