@@ -115,8 +115,7 @@ def runs_show(
         print_json(record)
         return
     summary, row_trimmed = record["summary"], record["details_removed_at"]
-    took = _took(row)
-    took = f", {took} s" if took != "-" else ""
+    took = f", {_took(row)} s" if row.finished_at is not None else ""
     out.print(
         Text(f"run {run_id}: {record['status']}, started {minutes(row.started_at)} UTC{took}")
     )
