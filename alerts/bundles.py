@@ -24,11 +24,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from alerts.rules import Rule
-from storage import Alert, Delivery, chunks, insert_returning_id
+from storage import Alert, Delivery, chunks, insert_returning_id, table_of
 
 PENDING, HELD, SUMMARISED, DIGESTED = "pending", "held", "summarised", "digested"
 PERIODS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
@@ -94,7 +95,7 @@ def _open_bundle(
     schedule: str | None = None,
 ) -> int:
     """The id of the bundle for (rule, channel, scope) that is still unsent, made if needed."""
-    table = Delivery.__table__  # type: ignore[attr-defined]
+    table = table_of(Delivery)
     for number in range(1000):
         key = bundle_key(kind, rule, scope, number)
         row = session.exec(
@@ -188,11 +189,11 @@ class DigestState:
 def digest_states(*, session: Session, now: datetime) -> list[DigestState]:
     """Each (rule, channel) with alerts held for a digest: how many, when its last digest
     was made and when the next is due."""
-    held = session.exec(
-        select(
-            Delivery.rule,
-            Delivery.channel,
-            Delivery.digest,
+    held = session.execute(  # five columns: more than sqlmodel's `select` is typed for
+        sa.select(
+            col(Delivery.rule),
+            col(Delivery.channel),
+            col(Delivery.digest),
             func.count(),
             func.min(Delivery.created_at),
         )
@@ -205,7 +206,7 @@ def digest_states(*, session: Session, now: datetime) -> list[DigestState]:
         .group_by(col(Delivery.rule), col(Delivery.channel))
     ).all()
     last = {(rule, channel): when for rule, channel, when in made}
-    states = {}
+    states: dict[tuple[str, str], DigestState] = {}
     for rule, channel, schedule, count, oldest in held:
         schedule = schedule or "daily"
         due = period_start(schedule, oldest) + PERIODS[schedule]

@@ -28,7 +28,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from alerts.rules import Rule
-from storage import Article, RuleState, Source, insert_ignoring_conflicts
+from storage import Article, RuleState, Source, insert_ignoring_conflicts, table_of
 
 DEFAULT_BACKFILL = timedelta(hours=24)
 POLLED_KINDS = frozenset({"feed", "sitemap"})  # listings whose first poll holds old entries
@@ -85,16 +85,16 @@ def register_rules(
     batch being matched was stored); return each rule's gate: articles stored before it
     are history to the rule."""
     names = [rule.name for rule in rules]
-    query = select(RuleState.name, RuleState.query, RuleState.query_since).where(
+    statement = select(RuleState.name, RuleState.query, RuleState.query_since).where(
         col(RuleState.name).in_(names)
     )  # rows, not ORM objects: ~10x cheaper for the thousands of rules of a config
-    known = {row.name: row for row in session.exec(query).all()}
+    known = {name: (query, gate) for name, query, gate in session.exec(statement).all()}
     gates: dict[str, datetime] = {}
     new = []
     for rule in rules:
-        row = known.get(rule.name)
         gates[rule.name] = since
-        if row is None:
+        stored = known.get(rule.name)  # (its query, the gate that query set)
+        if stored is None:
             new.append(
                 {
                     "name": rule.name,
@@ -103,16 +103,16 @@ def register_rules(
                     "query_since": since,
                 }
             )
-        elif row.query != rule.query:
+        elif stored[0] != rule.query:
             session.execute(
                 update(RuleState)
                 .where(col(RuleState.name) == rule.name)
                 .values(query=rule.query, query_since=since)
             )
         else:
-            gates[rule.name] = row.query_since
+            gates[rule.name] = stored[1]
     if new:  # one statement for all: a config may hold thousands of rules
-        table = RuleState.__table__  # type: ignore[attr-defined]
+        table = table_of(RuleState)
         session.execute(insert_ignoring_conflicts(session, table), new)
     return gates
 

@@ -25,6 +25,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import itemgetter
+from typing import Any
 
 from sqlmodel import Session, col, func, select
 
@@ -47,6 +48,7 @@ from storage import (
     alert_id,
     insert_ignoring_conflicts,
     insert_returning_id,
+    table_of,
     utcnow,
 )
 
@@ -137,8 +139,8 @@ class Recorder:
     # canonical URL → the article's matches, made already (by an extraction worker)
     matched: Mapping[str, list[tuple[Rule, Match]]] = field(default_factory=dict)
     _proposed: list[_Proposed] = field(default_factory=list)  # alerts to create, in order
-    _outlets: list[dict[str, object]] = field(default_factory=list)  # alert_articles to write
-    _deliveries: list[dict[str, object]] = field(default_factory=list)  # deliveries to write
+    _outlets: list[dict[str, Any]] = field(default_factory=list)  # alert_articles to write
+    _deliveries: list[dict[str, Any]] = field(default_factory=list)  # deliveries to write
 
     def add(self, articles: Sequence[Article]) -> list[Fired]:
         """Match `articles`; returns the alerts they created."""
@@ -166,7 +168,7 @@ class Recorder:
         the alerts they point at, see `_create_proposed`)."""
         for model, rows in ((AlertArticle, self._outlets), (Delivery, self._deliveries)):
             if rows:
-                table = model.__table__  # type: ignore[attr-defined]
+                table = table_of(model)
                 self.session.execute(insert_ignoring_conflicts(self.session, table), rows)
                 rows.clear()
 
@@ -276,7 +278,7 @@ class Recorder:
         alert, and nothing is sent twice."""
         if not self._proposed:
             return []
-        table = Alert.__table__  # type: ignore[attr-defined]
+        table = table_of(Alert)
         # sorted by their unique key: another run firing some of the same rules on the same
         # stories takes them in the same order, and waits instead of deadlocking (their
         # outlets and deliveries need not be: each is of an article or alert of this run)

@@ -151,6 +151,7 @@ class Match:
 
 def _why(hits: Sequence[Hit]) -> _Why:
     """Terms and first hit of a true query: the earliest in the text, else in the title."""
+    terms: tuple[str, ...]
     if len(hits) == 1:
         first, terms = hits[0], (hits[0].term,)
     else:

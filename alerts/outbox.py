@@ -32,7 +32,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import ColumnElement, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -66,7 +66,8 @@ class RetryPolicy:
 
     def delay(self, attempts: int, *, rng: random.Random) -> timedelta:
         """The wait after the `attempts`-th failed attempt."""
-        base = min(self.backoff * 2 ** min(max(attempts - 1, 0), 20), self.max_backoff)
+        doubled: timedelta = self.backoff * 2 ** min(max(attempts - 1, 0), 20)
+        base = min(doubled, self.max_backoff)
         return base * (1 + rng.uniform(-self.jitter, self.jitter))
 
 
@@ -91,7 +92,7 @@ class DeliveryReport:
         return len(self.failed) - len(self.dead)
 
 
-def _due(*, now: datetime, lease: timedelta):  # type: ignore[no-untyped-def]
+def _due(*, now: datetime, lease: timedelta) -> ColumnElement[bool]:
     waiting = (col(Delivery.status) == PENDING) & or_(
         col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now
     )
@@ -120,7 +121,7 @@ def claim(*, session: Session, delivery_id: int, now: datetime, lease: timedelta
         .where(col(Delivery.id) == delivery_id, _due(now=now, lease=lease))
         .values(status=SENDING, claimed_at=now, attempts=Delivery.attempts + 1, updated_at=now)
     )
-    claimed = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+    claimed: bool = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
     session.commit()
     return claimed
 

@@ -111,7 +111,8 @@ def _true_without_terms(node: Node) -> Not | Filter | None:
         offenders = [_true_without_terms(child) for child in node.children]
         return offenders[0] if all(offenders) else None
     if isinstance(node, Or):
-        return next(filter(None, map(_true_without_terms, node.children)), None)
+        found = (_true_without_terms(child) for child in node.children)
+        return next((offender for offender in found if offender), None)
     return None
 
 

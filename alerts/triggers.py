@@ -139,7 +139,8 @@ class Candidates:
     def take(self, slots: Iterable[_Slot], index: TextIndex) -> None:
         """The rules of `slots`, found in the field `index`, and of the patterns they
         file that `index` has."""
-        sure, maybe, checks = self.sure, self.maybe, []
+        sure, maybe = self.sure, self.maybe
+        checks: list[_Entry] = []
         for slot in slots:
             if slot.sure:
                 sure.update(slot.sure)

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -101,7 +100,9 @@ def list_alerts(
     return views
 
 
-def _pages(session: Session, query: Select[tuple[Alert, Article]]) -> Iterator[list[Any]]:
+def _pages(
+    session: Session, query: Select[Alert, Article]
+) -> Iterator[list[tuple[Alert, Article]]]:
     """The rows of `query`, _PAGE at a time."""
     offset = 0
     while True:

@@ -210,7 +210,7 @@ def alerts_test(
 
 async def _send_tests(settings: Settings, names: list[str]) -> list[tuple[str, str, str | None]]:
     """Each channel's (name, printable target, None or the reason it failed)."""
-    results = []
+    results: list[tuple[str, str, str | None]] = []
     for name in names:
         notifier = notifier_for(name, settings.channels[name], templates=settings.templates)
         try:

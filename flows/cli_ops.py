@@ -181,7 +181,7 @@ def _prefect_api() -> str:
     """The Prefect API URL, checked to answer: exit 2 when none is set, 1 when it is down."""
     from prefect.settings import PREFECT_API_URL
 
-    url = PREFECT_API_URL.value()
+    url: str | None = PREFECT_API_URL.value()
     if not url:
         raise fail(
             "no Prefect server: set PREFECT_API_URL, e.g. http://127.0.0.1:4200/api "

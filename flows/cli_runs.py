@@ -108,9 +108,9 @@ def runs_show(
     settings = settings_from(config)
     with open_engine(settings) as engine, Session(engine) as session:
         row = session.get(Run, run_id)
-        record = run_record(row) if row is not None else None
-    if record is None:
-        raise fail(f"run {run_id}: not in the store (`newswatch runs list` lists them)", code=2)
+        if row is None:
+            raise fail(f"run {run_id}: not in the store (`newswatch runs list` lists them)", code=2)
+        record = run_record(row)
     if as_json:
         print_json(record)
         return

@@ -37,11 +37,11 @@ from flows.cli_common import (
     settings_from,
 )
 from flows.configedit import append_sources
-from flows.errors import ConfigError, SourceError, shown_url
+from flows.errors import ConfigError, SourceError
 from flows.opml import OpmlFeed, read_opml, write_opml
 from flows.settings import DEFAULT_CONFIG, Settings, SourceSettings, problem_in
 from flows.trial import TriedPage, entries_found, try_source
-from storage import Source
+from storage import Source, shown_url
 
 sources_app = typer.Typer(
     help="Sources: health, trying one out, adding one, OPML import and export.",

@@ -42,8 +42,9 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.client.schemas.sorting import DeploymentSort
-from prefect.deployments.runner import EntrypointType, RunnerDeployment
+from prefect.deployments.runner import RunnerDeployment
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.types.entrypoint import EntrypointType
 
 from flows.durations import format_duration, parse_duration
 from flows.settings import Settings, SourceSettings

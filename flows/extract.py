@@ -38,7 +38,7 @@ from trafilatura.utils import detect_encoding, repair_faulty_html
 from flows.errors import ExtractError, NotAnArticle
 from flows.items import Candidate, clean_categories, clean_line, clean_text
 from flows.pagekind import not_html, page_kind
-from storage.schemas import ArticleIn
+from storage.schemas import ArticleIn, Origin
 
 # Fewer words than this is navigation or a cookie wall, not an article.
 MIN_WORDS = 10
@@ -87,7 +87,7 @@ def extract_article(
     url: str,
     source: str,
     fallback: Candidate | None = None,
-    origin: str = "page",
+    origin: Origin = "page",
     encoding: str | None = None,
     content_type: str | None = None,
 ) -> ArticleIn:
@@ -115,16 +115,16 @@ def extract_article(
     reason = page_kind(tree, html=text, document=document, url=url) if tree is not None else None
     if reason:
         raise NotAnArticle(reason, url=url)
-    if not body:
+    if not body or document is None:
         raise ExtractError(_no_text_reason(tree), url=url)
-    title = _first_line(document.title, fallback and fallback.title) or _title_from(body)
+    title = _first_line(document.title, fallback.title if fallback else None) or _title_from(body)
     return ArticleIn(
         url=_article_url(document, url=url),
         source=source,
         title=title,
         text=_without_heading(body, title=title),
         origin=origin,
-        author=_first_line(document.author, fallback and fallback.author),
+        author=_first_line(document.author, fallback.author if fallback else None),
         published_at=_published(document, fallback=fallback, html=text, url=url),
         language=document.language or _html_lang(tree),
         site_name=_first_line(document.sitename),
@@ -272,9 +272,9 @@ def _tag_key(tag: str) -> str:
 def _published(
     document: Any, *, fallback: Candidate | None, html: str, url: str
 ) -> datetime | None:
-    found = _parse_date(document.date)
-    if found or (fallback and fallback.published_at):
-        return found or fallback.published_at
+    found = _parse_date(document.date) or (fallback.published_at if fallback else None)
+    if found:
+        return found
     guess = htmldate.find_date(
         html, url=url, outputformat=DATE_FORMAT, extensive_search=True, original_date=True
     )

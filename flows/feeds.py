@@ -142,8 +142,9 @@ def feeds_named_by(page: bytes, *, url: str) -> list[str]:
     from courlan import get_hostinfo
     from trafilatura.feeds import FeedParameters, determine_feed
 
-    domain, base = get_hostinfo(url)
-    named = determine_feed(page.decode("utf-8", "replace"), FeedParameters(base, domain, url))
+    domain, base = get_hostinfo(url)  # no domain for an IP address: found all the same
+    parameters = FeedParameters(base, domain or "", url)
+    named = determine_feed(page.decode("utf-8", "replace"), parameters)
     return [link for link in map(_web_url, named) if link is not None]
 
 

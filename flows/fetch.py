@@ -36,7 +36,7 @@ from pydantic import (
     PositiveInt,
 )
 
-from flows.decoding import Identity, decoded, decoder_for, in_memory
+from flows.decoding import Decoder, Identity, decoded, decoder_for, in_memory
 from flows.errors import FetchError, TransientFetchError
 from flows.guard import AddressRefused, GuardedTransport, Resolver, make_guard, system_resolver
 from flows.politeness import retry_after_seconds
@@ -307,6 +307,7 @@ async def _read_capped(response: httpx.Response, *, max_bytes: int, url: str) ->
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise FetchError(too_large, url=url)
+    decoder: Decoder
     if response.is_stream_consumed:  # built in memory, e.g. by an httpx.MockTransport
         raw, decoder = in_memory(response.content), Identity()
     else:

@@ -69,7 +69,9 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-def make_guard(allow_networks: list[Network], *, resolve: Resolver = system_resolver):
+def make_guard(
+    allow_networks: list[Network], *, resolve: Resolver = system_resolver
+) -> Callable[[httpx.Request], Awaitable[None]]:
     """An httpx request hook that refuses unsafe schemes and addresses."""
 
     async def guard(request: httpx.Request) -> None:

@@ -6,8 +6,8 @@ Orchestration only: each task wraps a stage of `flows.pipeline`. A run has at
 most POLL_TASKS tasks polling its sources (`flows.polling`), one per batch of
 articles and one for delivery, never one per article or per feed of thousands.
 Tasks that take the shared fetcher or the engine opt out of Prefect's input
-caching, and every argument bigger than a number is `quote`d: Prefect would
-otherwise walk each article of a batch looking for futures.
+caching, and every argument bigger than a number is `quoted` (`flows.quoting`):
+Prefect would otherwise walk each article of a batch looking for futures.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
-from prefect.utilities.annotations import quote
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -46,6 +45,7 @@ from flows.pipeline import (
 from flows.polling import Polled, poll_sources
 from flows.pool import ExtractionPool, start_forkserver
 from flows.progress import progress
+from flows.quoting import quoted
 from flows.settings import Settings, load_settings, select_sources
 from flows.summary import RunSummary, SourceReport
 from storage import (
@@ -159,11 +159,12 @@ class _Run:
     engine: Engine
     source_ids: dict[str, int]
     summary: RunSummary
-    fetcher: Fetcher | None = None
     feed_states: dict[str, FeedState] = field(default_factory=dict)
-    extract: Extractor | None = None
     rules: RuleSet = field(default_factory=lambda: RuleSet(()))
     gates: dict[str, datetime] | None = None  # the rules' gates, once a batch registered them
+    # open while the run polls and extracts (`_poll_and_deliver`)
+    fetcher: Fetcher = field(init=False)
+    extract: Extractor = field(init=False)
 
 
 async def _run(settings: Settings, engine: Engine, *, ignore_backoff: bool) -> RunSummary:
@@ -224,7 +225,7 @@ async def _poll_and_deliver(run: _Run) -> None:
         await _extract_and_store(run, ready, candidates)
     _record_health(run)
     # quoted: Prefect would otherwise walk every rule of the settings to resolve futures
-    run.summary.add_deliveries(await deliver_task(quote(run.settings), quote(run.engine)))
+    run.summary.add_deliveries(await deliver_task(quoted(run.settings), quoted(run.engine)))
     tidy_store(run.engine, settings=run.settings, log=get_run_logger())
 
 
@@ -351,7 +352,7 @@ async def _extract(
 ) -> list[ArticleIn]:
     async with window:  # FIFO: batches enter the workers in order
         extracted = await extract_task(
-            quote(batch), quote(run.fetcher), quote(run.extract), number, total
+            quoted(batch), quoted(run.fetcher), quoted(run.extract), number, total
         )
     summary = run.summary
     for failure in extracted.failures:
@@ -367,13 +368,13 @@ async def _store(run: _Run, articles: list[ArticleIn], number: int, total: int) 
     if not articles:
         return
     stored = await store_task(
-        quote(articles),
-        quote(run.settings),
-        quote(run.rules),
-        quote(run.engine),
-        quote(run.source_ids),
+        quoted(articles),
+        quoted(run.settings),
+        quoted(run.rules),
+        quoted(run.engine),
+        quoted(run.source_ids),
         run.summary.run_id,
-        quote(run.gates),
+        quoted(run.gates),
         number,
         total,
     )

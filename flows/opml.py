@@ -121,5 +121,5 @@ def write_opml(feeds: Iterable[OpmlFeed], *, title: str) -> str:
         etree.SubElement(
             body, "outline", type="rss", text=feed.name, title=feed.name, xmlUrl=feed.url
         )
-    markup = etree.tostring(root, encoding="unicode", pretty_print=True)
+    markup: str = etree.tostring(root, encoding="unicode", pretty_print=True)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + markup

@@ -25,7 +25,6 @@ from flows.errors import (
     NotAnArticle,
     SeedError,
     TransientFetchError,
-    shown_url,
 )
 from flows.extract import article_from_candidate, extract_article
 from flows.feeds import parse_feed
@@ -44,6 +43,7 @@ from storage import (
     add_articles,
     canonical_url,
     seen_guids,
+    shown_url,
     stored_urls,
     utcnow,
 )

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.utilities.annotations import quote
 
 from flows.errors import SourceError, TransientFetchError
 from flows.fetcher import Fetcher
 from flows.pipeline import Collected, collect_source, unexpected
 from flows.progress import progress
+from flows.quoting import quoted
 from flows.settings import Settings, SourceSettings
 from storage import FeedState
 
@@ -83,7 +83,12 @@ async def poll_sources(
         polls.append(
             _reported(
                 poll_task(
-                    quote(share), quote(settings), quote(fetcher), quote(states), quote(limit), name
+                    quoted(share),
+                    quoted(settings),
+                    quoted(fetcher),
+                    quoted(states),
+                    quoted(limit),
+                    name,
                 ),
                 on_share,
             )

@@ -10,9 +10,8 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from alerts import DeliveryReport, Fired
-from flows.errors import shown_url
 from flows.pipeline import Failure
-from storage import ArticleIn
+from storage import ArticleIn, shown_url
 
 T = TypeVar("T")
 SECTION_ROWS = 100  # rows of a markdown section; a line says how many more and where

@@ -18,12 +18,11 @@ from typing import Any, Literal
 import httpx
 
 from alerts import RuleSet
-from flows.errors import shown_url
 from flows.fetcher import Fetcher
 from flows.items import Candidate
 from flows.pipeline import Extracted, Failure, collect_source, fetch_and_extract
 from flows.settings import Settings, SourceSettings
-from storage import ArticleIn
+from storage import ArticleIn, shown_url
 
 Result = Literal["article", "feed text", "not an article", "failed"]
 SNIPPET = 300  # characters of each article's text in the JSON

@@ -19,7 +19,7 @@ from storage.articles import (
 from storage.conflicts import retry_conflicts
 from storage.dedup import Stored, add_articles
 from storage.engine import make_engine, open_store
-from storage.errors import StorageError, StoreUnavailable, masked_url
+from storage.errors import MASK, StorageError, StoreUnavailable, masked_url, shown_url
 from storage.fingerprints import alert_id, canonical_url, normalise_text, text_hash
 from storage.migrate import upgrade
 from storage.models import (
@@ -34,6 +34,7 @@ from storage.models import (
     Source,
     Story,
     UTCDateTime,
+    table_of,
     utcnow,
 )
 from storage.runs import finish_run, recent_runs, start_run, trim_old_runs
@@ -43,6 +44,7 @@ from storage.stories import StoryOptions
 from storage.story_index import prune_story_index
 
 __all__ = [
+    "MASK",
     "Alert",
     "AlertArticle",
     "Article",
@@ -84,9 +86,11 @@ __all__ = [
     "retry_conflicts",
     "search",
     "seen_guids",
+    "shown_url",
     "source_states",
     "start_run",
     "stored_urls",
+    "table_of",
     "text_hash",
     "trim_old_runs",
     "upgrade",

@@ -19,7 +19,7 @@ from sqlalchemy.sql.lambdas import StatementLambdaElement
 from sqlmodel import Session, col, select
 
 from storage.fingerprints import canonical_url
-from storage.models import Article, EntryGuid, Source, utcnow
+from storage.models import Article, EntryGuid, Source, table_of, utcnow
 
 T = TypeVar("T")
 IN_LIST = 500  # values in one `IN (…)`: well under every backend's parameter limit
@@ -48,7 +48,7 @@ def insert_articles(session: Session) -> StatementLambdaElement:
     """`insert_ignoring_conflicts` for articles, returning the canonical URL and id of each
     row that went in: executed with a batch of rows, it leaves out those another
     process stored first."""
-    table = Article.__table__  # type: ignore[attr-defined]
+    table = table_of(Article)
     return insert_ignoring_conflicts(session, table) + (
         lambda insert: insert.returning(table.c.canonical_url, table.c.id)
     )
@@ -57,7 +57,7 @@ def insert_articles(session: Session) -> StatementLambdaElement:
 def ensure_sources(*, session: Session, sources: Iterable[tuple[str, str, str]]) -> dict[str, int]:
     """Ids of the named sources, creating the missing ones: (name, kind, location) in."""
     wanted = {name: (kind, location) for name, kind, location in sources}
-    table = Source.__table__  # type: ignore[attr-defined]
+    table = table_of(Source)
     for name, (kind, location) in wanted.items():
         row = {"name": name, "kind": kind, "location": location, "created_at": utcnow()}
         session.execute(insert_ignoring_conflicts(session, table), row)
@@ -83,7 +83,7 @@ def backoff(consecutive_failures: int) -> timedelta:
     """How long a source that failed this many times in a row waits before the next try."""
     if consecutive_failures <= 0:
         return timedelta(0)
-    doubled = FIRST_BACKOFF * 2 ** min(consecutive_failures - 1, 16)
+    doubled: timedelta = FIRST_BACKOFF * 2 ** min(consecutive_failures - 1, 16)
     return min(doubled, MAX_BACKOFF)
 
 

@@ -29,7 +29,7 @@ from sqlmodel import Session, col, select
 from storage.articles import insert_articles, insert_ignoring_conflicts
 from storage.conflicts import lock_keys
 from storage.fingerprints import canonical_url, text_hash
-from storage.models import Article, ArticleVersion, EntryGuid, utcnow
+from storage.models import Article, ArticleVersion, EntryGuid, table_of, utcnow
 from storage.schemas import ArticleIn
 from storage.stories import Fingerprint, StoryOptions, fingerprint
 from storage.story_index import attach_articles, place_in_stories
@@ -154,6 +154,7 @@ def _same_url(
     if row["text_hash"] == stored.text_hash or row["text_hash"] in known.hashes:
         result.duplicates.append((article, "same URL"))
         return
+    assert stored.id is not None  # read from the store
     session.add(
         ArticleVersion(
             article_id=stored.id,
@@ -241,7 +242,7 @@ def _remember_guids(session: Session, rows: list[dict[str, Any]], *, known: _Kno
     ]
     values.sort(key=lambda value: (value["source_id"], value["guid"]))
     if values:
-        table = EntryGuid.__table__  # type: ignore[attr-defined]
+        table = table_of(EntryGuid)
         session.execute(insert_ignoring_conflicts(session, table), values)
 
 

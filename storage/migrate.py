@@ -10,12 +10,14 @@ current and does nothing.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from alembic import command
+from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -37,7 +39,7 @@ def include_object(
     return not (type_ == "index" and name and name.startswith("ix_articles_search"))
 
 
-def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     if type_ == "type" and isinstance(obj, AutoString):
@@ -79,7 +81,7 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:
-            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+            _sqlite_foreign_keys(connection, on=False)
         try:
             with connection.begin():
                 if connection.dialect.name == "postgresql":
@@ -91,7 +93,14 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
                     raise RuntimeError("migration left rows that break foreign keys")
         finally:
             if sqlite:
-                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+                _sqlite_foreign_keys(connection, on=True)
+
+
+def _sqlite_foreign_keys(connection: Connection, *, on: bool) -> None:
+    """Through sqlite3's own connection: SQLAlchemy's would begin a transaction first, in
+    which SQLite ignores the PRAGMA."""
+    driver = cast(sqlite3.Connection, connection.connection.driver_connection)
+    driver.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
 
 
 def current_revision(engine: Engine) -> str | None:

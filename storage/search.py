@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Select, bindparam, column, func, literal_column, table
 from sqlmodel import Session, col, select
 
@@ -204,11 +205,11 @@ def _hit_columns() -> tuple[Any, ...]:
 
 def _sqlite_search(match: str, *, filters: list[ColumnElement[bool]], limit: int) -> Select[Any]:
     fts = table("articles_fts", column("rowid"))
-    name = literal_column("articles_fts")
+    name: ColumnElement[Any] = literal_column("articles_fts")
     score = (-func.bm25(name, 10.0, 1.0)).label("score")
     snippet = func.snippet(name, 1, _RAW_START, _RAW_END, "…", 24).label("snippet")
     return (
-        select(*_hit_columns(), score, snippet)
+        sa.select(*_hit_columns(), score, snippet)
         .select_from(fts)
         .join(Article, col(Article.id) == fts.c.rowid)
         .join(Source, col(Source.id) == col(Article.source_id))
@@ -218,8 +219,10 @@ def _sqlite_search(match: str, *, filters: list[ColumnElement[bool]], limit: int
     )
 
 
-_CONFIG = literal_column("'newswatch_search'::regconfig")
-_WEIGHTS = literal_column("'{0.1, 0.2, 0.1, 1.0}'::float4[]")  # D, C, B (text), A (title)
+_CONFIG: ColumnElement[Any] = literal_column("'newswatch_search'::regconfig")
+_WEIGHTS: ColumnElement[Any] = literal_column(
+    "'{0.1, 0.2, 0.1, 1.0}'::float4[]"
+)  # D, C, B (text), A (title)
 _HEADLINE = (
     f"StartSel={_RAW_START}, StopSel={_RAW_END}, MinWords=12, MaxWords=30, "
     'MaxFragments=1, FragmentDelimiter=" … "'
@@ -246,7 +249,7 @@ def _postgres_search(
     )
     snippet = func.ts_headline(_CONFIG, col(Article.text), tsquery, _HEADLINE).label("snippet")
     return (
-        select(*_hit_columns(), ranked.c.score, snippet)
+        sa.select(*_hit_columns(), ranked.c.score, snippet)
         .join(ranked, ranked.c.id == col(Article.id))
         .join(Source, col(Source.id) == col(Article.source_id))
         .order_by(ranked.c.score.desc(), col(Article.id).desc())

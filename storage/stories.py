@@ -16,7 +16,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -145,13 +145,13 @@ def _minhash() -> type[MinHash]:
     anything, fingerprinting or not."""
     from datasketch import MinHash
 
-    return MinHash
+    return cast("type[MinHash]", MinHash)  # datasketch publishes no types
 
 
 @cache
 def _perms(num_perm: int) -> np.ndarray:
     """The seeded permutations, drawn once per process instead of once per text."""
-    return _minhash()(num_perm, seed=MINHASH_SEED).permutations  # type: ignore[no-any-return]
+    return cast(np.ndarray, _minhash()(num_perm, seed=MINHASH_SEED).permutations)
 
 
 def _shingles(normalised: str, *, size: int) -> set[bytes]:

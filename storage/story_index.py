@@ -30,14 +30,22 @@ from sqlalchemy import bindparam, case, delete, insert, select, update
 from sqlmodel import Session, col
 
 from storage.articles import chunks
-from storage.models import Article, Source, Story, StoryBand, StorySignature, UTCDateTime
+from storage.models import (
+    Article,
+    Source,
+    Story,
+    StoryBand,
+    StorySignature,
+    UTCDateTime,
+    table_of,
+)
 from storage.stories import DEFAULT_OPTIONS, Fingerprint, StoryOptions, estimate_jaccard
 
 # Statements are built once: building them per batch cost more than running them.
 # Core tables, not the models, so that the ORM's bulk machinery stays out of the way.
-_STORIES = Story.__table__  # type: ignore[attr-defined]
-_SIGNATURES = StorySignature.__table__  # type: ignore[attr-defined]
-_BANDS = StoryBand.__table__  # type: ignore[attr-defined]
+_STORIES = table_of(Story)
+_SIGNATURES = table_of(StorySignature)
+_BANDS = table_of(StoryBand)
 _NEW_STORIES = insert(_STORIES).returning(_STORIES.c.id, sort_by_parameter_order=True)
 _HOLDERS = select(_BANDS.c.article_id, _BANDS.c.band).where(
     _BANDS.c.band.in_(bindparam("bands", expanding=True)),
@@ -277,7 +285,7 @@ def _count(
 def story_outlets(*, session: Session, story_id: int) -> list[str]:
     """Names of the sources that ran the story, each once, in the order they were stored."""
     query = (
-        select(Source.name)
+        select(col(Source.name))
         .join(Article, col(Article.source_id) == col(Source.id))
         .where(col(Article.story_id) == story_id)
         .order_by(col(Article.id))

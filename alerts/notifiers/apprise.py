@@ -28,8 +28,9 @@ from urllib.parse import unquote
 from alerts.channels import AppriseChannel
 from alerts.errors import DeliveryError
 from alerts.message import Message
-from alerts.notifiers.base import MASK, Notifier
+from alerts.notifiers.base import Notifier
 from alerts.render import Renderer, subject_for
+from storage import MASK
 
 _LOGGER = "apprise"
 _QUIET = threading.Lock()  # apprise's logger is one per process

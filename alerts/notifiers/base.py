@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from alerts.errors import DeliveryError
 from alerts.message import Message
-from storage.errors import MASK, shown_url
+from storage import MASK, shown_url
 
 
 class Notifier(ABC):

@@ -26,9 +26,10 @@ from pathlib import Path
 from alerts.channels import EmailChannel
 from alerts.errors import DeliveryError
 from alerts.message import AlertMessage, Message
-from alerts.notifiers.base import MASK, Notifier
+from alerts.notifiers.base import Notifier
 from alerts.notifiers.tls import smtp_tls
 from alerts.render import SUBJECT_LIMIT, Renderer, one_line, subject_for
+from storage import MASK
 
 __all__ = ["SUBJECT_LIMIT", "EmailNotifier", "build_email", "message_id", "one_line", "subject_for"]
 

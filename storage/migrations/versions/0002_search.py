@@ -141,4 +141,5 @@ def _unaccent_schema() -> str | None:
     savepoint.commit()
     where = """SELECT n.nspname FROM pg_extension e
                JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'unaccent'"""
-    return bind.execute(text(where)).scalar_one()
+    schema: str = bind.execute(text(where)).scalar_one()
+    return schema

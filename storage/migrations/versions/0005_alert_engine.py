@@ -14,6 +14,8 @@ deliveries become `kind = "alert"` rows keyed by their alert id.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -113,12 +115,13 @@ def _deliveries_as_outbox() -> None:
         "rule = (SELECT alerts.rule FROM alerts WHERE alerts.id = deliveries.alert_id)"
     )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        for name, type_ in [
+        columns: list[tuple[str, sa.types.TypeEngine[Any]]] = [
             ("key", sa.String(length=32)),
             ("kind", sa.String(length=10)),
             ("rule", sa.String(length=200)),
             ("created_at", sa.DateTime(timezone=True)),
-        ]:
+        ]
+        for name, type_ in columns:
             batch_op.alter_column(name, existing_type=type_, nullable=False)
         batch_op.alter_column("alert_id", existing_type=sa.String(length=32), nullable=True)
         batch_op.drop_constraint("uq_delivery_alert_channel", type_="unique")
