@@ -24,6 +24,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
 
+# Answers leave at once, as from nginx, Go or Node, whose sockets set TCP_NODELAY. Python's
+# http.server writes a response in pieces and leaves Nagle's algorithm on: the last piece
+# then waited for the client's delayed ACK, ~40 ms for about one page in four on a kept-
+# alive connection (181 corpus pages fetched one at a time: 2.10 s with it on, 0.21 s off).
+NO_DELAY = True
+
 
 @dataclass(frozen=True)
 class Response:
@@ -145,6 +151,7 @@ class LoopbackHTTPServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = NO_DELAY
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -364,6 +371,7 @@ class FaultyHTTPServer(LoopbackHTTPServer):
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = NO_DELAY
 
             def do_GET(self) -> None:
                 started = time.monotonic()
