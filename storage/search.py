@@ -193,6 +193,8 @@ def _filters(
 
 
 def _hit_columns() -> tuple[Any, ...]:
+    """A hit's columns, selected with SQLAlchemy's `select`: sqlmodel's is typed for four
+    columns at most."""
     return (
         col(Article.id),
         col(Article.title),
@@ -220,9 +222,8 @@ def _sqlite_search(match: str, *, filters: list[ColumnElement[bool]], limit: int
 
 
 _CONFIG: ColumnElement[Any] = literal_column("'newswatch_search'::regconfig")
-_WEIGHTS: ColumnElement[Any] = literal_column(
-    "'{0.1, 0.2, 0.1, 1.0}'::float4[]"
-)  # D, C, B (text), A (title)
+# D, C, B (text), A (title)
+_WEIGHTS: ColumnElement[Any] = literal_column("'{0.1, 0.2, 0.1, 1.0}'::float4[]")
 _HEADLINE = (
     f"StartSel={_RAW_START}, StopSel={_RAW_END}, MinWords=12, MaxWords=30, "
     'MaxFragments=1, FragmentDelimiter=" … "'
