@@ -203,6 +203,18 @@ class CollectingHandler:
         return "250 Message accepted for delivery"
 
 
+def desk_channel(smtp_port: int) -> str:
+    """A `[channels.desk]` table: email to the test SMTP server on `smtp_port`."""
+    return f"""
+[channels.desk]
+type = "email"
+to = ["desk@example.org"]
+from = "newswatch@example.org"
+smtp_host = "127.0.0.1"
+smtp_port = {smtp_port}
+"""
+
+
 class LoopbackSMTPServer:
     """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it receives.
 

@@ -17,7 +17,13 @@ from typer.testing import CliRunner
 from alerts import verify_signature
 from flows.cli import app
 from tests.conftest import SEED_DOCUMENT, shared_path
-from tests.servers import LoopbackHTTPServer, LoopbackSMTPServer, Response, free_port
+from tests.servers import (
+    LoopbackHTTPServer,
+    LoopbackSMTPServer,
+    Response,
+    desk_channel,
+    free_port,
+)
 
 pytestmark = pytest.mark.flow
 
@@ -64,14 +70,7 @@ per_host_delay = 0  # every page comes from one loopback host
 name = "missile-launchers"
 query = '{query}'
 channels = ["desk", "hook"]
-
-[channels.desk]
-type = "email"
-to = ["desk@example.org"]
-from = "newswatch@example.org"
-smtp_host = "127.0.0.1"
-smtp_port = {smtp_port}
-
+{desk_channel(smtp_port)}
 [channels.hook]
 type = "webhook"
 url = "{hook_url}"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import LoopbackHTTPServer, LoopbackSMTPServer, Response
+from tests.servers import LoopbackHTTPServer, LoopbackSMTPServer, Response, desk_channel
 
 PROJECT = Path(__file__).resolve().parents[2]
 NEWSWATCH = Path(sys.executable).with_name("newswatch")
@@ -315,18 +315,6 @@ url = "{hook_url}"
 {extra}"""
     )
     return config
-
-
-def desk_channel(smtp_port: int) -> str:
-    """A `[channels.desk]` table: email to the test SMTP server on `smtp_port`."""
-    return f"""
-[channels.desk]
-type = "email"
-to = ["desk@example.org"]
-from = "newswatch@example.org"
-smtp_host = "127.0.0.1"
-smtp_port = {smtp_port}
-"""
 
 
 def _cli(*args: str) -> str:
