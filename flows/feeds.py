@@ -31,6 +31,7 @@ from feedparser.encodings import convert_to_utf8
 from lxml import etree
 
 from flows.errors import FeedError
+from flows.htmlpage import html_page_reason, is_html_page
 from flows.items import Candidate, clean_categories, clean_line
 from flows.xmlsafe import valid_char_refs, without_doctype
 
@@ -71,8 +72,6 @@ _BLOCK_TAGS = frozenset(
         "ul",
     ]
 )
-NAMED_FEEDS = 3  # feeds an HTML page names, quoted in the error; a count says how many more
-_HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)\b", re.I | re.S)
 _LOOKS_LIKE_MARKUP = re.compile(r"<[a-zA-Z/!]")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # The body as feedparser gets it once we made it UTF-8 ourselves.
@@ -124,12 +123,8 @@ def _parse_xml_feed(
 
 
 def _not_a_feed_reason(body: bytes, parsed: Any, *, url: str) -> str:
-    if _HTML_START.match(body[:4096]):
-        named = feeds_named_by(body, url=url)
-        if not named:
-            return "an HTML page, not a feed"
-        more = f" and {len(named) - NAMED_FEEDS} more" if len(named) > NAMED_FEEDS else ""
-        return f"an HTML page, not a feed; it names {', '.join(named[:NAMED_FEEDS])}{more}"
+    if is_html_page(body):
+        return html_page_reason("feed", named=feeds_named_by(body, url=url))
     problem = parsed.get("bozo_exception")
     return f"not a feed ({problem})" if problem else "not a feed"
 

@@ -125,6 +125,11 @@ class Fetcher:
         )
         return await self._with_retries(job)
 
+    async def sitemaps_listed(self, url: str) -> list[str]:
+        """The sitemaps the robots.txt of `url`'s origin lists, whatever `respect_robots`
+        says: it is read to name them to a user, not to obey it."""
+        return (await self._robots.rules(url)).sitemaps
+
     async def _with_retries(self, job: _Job) -> Fetched:
         """The whole redirect chain again on a transient failure, after a jittered wait."""
         retries = self.options.retries

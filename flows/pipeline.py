@@ -103,7 +103,12 @@ async def collect_source(
         async def body_of(url: str) -> bytes:
             return (await fetcher.fetch(url)).body
 
-        candidates = await collect_sitemap(source.sitemap, source=source.name, fetch_body=body_of)
+        candidates = await collect_sitemap(
+            source.sitemap,
+            source=source.name,
+            fetch_body=body_of,
+            sitemaps_listed=fetcher.sitemaps_listed,
+        )
         return Collected(source.name, candidates=candidates)
     if source.seeds is not None:
         return await asyncio.to_thread(_read_seeds, source, settings)

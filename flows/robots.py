@@ -50,6 +50,11 @@ class RobotsRules:
     def refusal(self, url: str, *, user_agent: str) -> str | None:
         return None if self.allows(url, user_agent=user_agent) else self.why
 
+    @property
+    def sitemaps(self) -> list[str]:
+        """The file's `Sitemap:` lines, as written (sitemaps.org wants absolute URLs)."""
+        return list(self.parser.sitemaps) if self.parser is not None else []
+
 
 ALLOW_ALL = RobotsRules()
 
@@ -96,13 +101,16 @@ class RobotsCache:
 
     async def refusal(self, url: str, *, user_agent: str) -> str | None:
         """Why `url` must not be fetched, or None when it may be."""
+        return (await self.rules(url)).refusal(url, user_agent=user_agent)
+
+    async def rules(self, url: str) -> RobotsRules:
+        """The rules of `url`'s origin, loaded on the first ask."""
         origin = origin_of(url)
         task = self._rules.get(origin)
         if task is None:
             task = asyncio.ensure_future(self._load(origin))
             self._rules[origin] = task
-        rules = await asyncio.shield(task)
-        return rules.refusal(url, user_agent=user_agent)
+        return await asyncio.shield(task)
 
     def close(self) -> None:
         """Cancel robots.txt requests still running when the run ends."""

@@ -26,6 +26,7 @@ from urllib.parse import urldefrag, urlsplit
 from lxml import etree
 
 from flows.errors import FeedError
+from flows.htmlpage import html_page_reason, is_html_page
 from flows.items import Candidate, clean_line
 
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the sitemaps.org limit for one uncompressed file
@@ -35,9 +36,9 @@ GZIP_MAGIC = b"\x1f\x8b"
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.I)
 # Controls, line separators and bidi overrides: no URL holds them (see flows.feeds).
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-_HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)\b", re.I | re.S)
 
 FetchBody = Callable[[str], Awaitable[bytes]]
+ListSitemaps = Callable[[str], Awaitable[list[str]]]
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,8 @@ def parse_sitemap(body: bytes, *, url: str, source: str) -> Sitemap:
     body = _inflated(body, url=url, source=source).lstrip()
     if not body:
         raise FeedError("empty body, expected a sitemap", url=url, source=source)
-    if _HTML_START.match(body[:4096]):
-        raise FeedError("an HTML page, not a sitemap", url=url, source=source)
+    if is_html_page(body):
+        raise FeedError(html_page_reason("sitemap"), url=url, source=source)
     if _DOCTYPE.search(body[:65536]):
         # Sitemaps have no DTD; one here can only declare entities to expand (billion laughs).
         raise FeedError("declares a DTD, refused in a sitemap", url=url, source=source)
@@ -193,6 +194,7 @@ async def collect_sitemap(
     *,
     source: str,
     fetch_body: FetchBody,
+    sitemaps_listed: ListSitemaps | None = None,
     max_sitemaps: int = 50,
     max_depth: int = 3,
 ) -> list[Candidate]:
@@ -202,6 +204,9 @@ async def collect_sitemap(
     most `max_sitemaps` files in all; a sitemap listed twice (or listing itself) is
     fetched once. Errors from `fetch_body` and `FeedError`s propagate: a sitemap
     that cannot be read fails the source rather than silently shrinking it.
+
+    When `url` itself is an HTML page (a site's home page, most often), the error
+    names the sitemaps `sitemaps_listed(url)` finds (its site's robots.txt).
     """
     queue: deque[tuple[str, int]] = deque([(urldefrag(url).url, 0)])
     seen = {queue[0][0]}
@@ -209,7 +214,13 @@ async def collect_sitemap(
     fetched = 0
     while queue and fetched < max_sitemaps:
         location, depth = queue.popleft()
-        sitemap = parse_sitemap(await fetch_body(location), url=location, source=source)
+        body = await fetch_body(location)
+        if depth == 0 and sitemaps_listed is not None and is_html_page(body):
+            listed = [_http_url(found) for found in await sitemaps_listed(location)]
+            named = _unique(found for found in listed if found != location)
+            reason = html_page_reason("sitemap", named=named, by="its site's robots.txt")
+            raise FeedError(reason, url=location, source=source)
+        sitemap = parse_sitemap(body, url=location, source=source)
         fetched += 1
         for candidate in sitemap.candidates:
             found.setdefault(candidate.url, candidate)

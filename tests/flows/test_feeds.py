@@ -10,7 +10,8 @@ import feedparser
 import pytest
 
 from flows.errors import FeedError
-from flows.feeds import NAMED_FEEDS, html_to_text, parse_feed
+from flows.feeds import html_to_text, parse_feed
+from flows.htmlpage import NAMED
 from flows.items import Candidate
 from tests.conftest import CORPUS, shared_path
 
@@ -301,8 +302,8 @@ def test_an_html_page_naming_many_feeds_quotes_the_first_and_counts_the_rest() -
     with pytest.raises(FeedError) as caught:
         parse_feed(page, url="https://gazette.test/", source="test")
 
-    named = ", ".join(f"https://gazette.test/rss/{n}.xml" for n in range(NAMED_FEEDS))
-    assert str(caught.value).endswith(f"it names {named} and {5 - NAMED_FEEDS} more")
+    named = ", ".join(f"https://gazette.test/rss/{n}.xml" for n in range(NAMED))
+    assert str(caught.value).endswith(f"it names {named} and {5 - NAMED} more")
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -226,3 +227,53 @@ def test_an_unreadable_child_fails_the_collection_naming_it(
     s.route("/page.html", "<!doctype html><html></html>")
     with pytest.raises(FeedError, match=r"/page\.html: an HTML page, not a sitemap$"):
         collect(s, "/index.xml")
+
+
+def listing(*sitemaps: str) -> Callable[[str], Awaitable[list[str]]]:
+    """A `sitemaps_listed` that answers `sitemaps` for any page, as a robots.txt would."""
+
+    async def sitemaps_listed(page: str) -> list[str]:
+        return list(sitemaps)
+
+    return sitemaps_listed
+
+
+@pytest.mark.parametrize(
+    ("listed", "named"),
+    [
+        (["https://x.test/news.xml"], "; its site's robots.txt names https://x.test/news.xml"),
+        (
+            [f"https://x.test/{n}.xml" for n in range(5)] + ["https://x.test/0.xml"],
+            "; its site's robots.txt names https://x.test/0.xml, https://x.test/1.xml, "
+            "https://x.test/2.xml and 2 more",
+        ),
+        (["/relative.xml", "ftp://x.test/s.xml", "{home}", "{home}#top"], ""),
+        ([], ""),
+    ],
+)
+def test_a_home_page_given_as_the_sitemap_names_the_sitemaps_of_its_robots_txt(
+    http_server: LoopbackHTTPServer, listed: list[str], named: str
+) -> None:
+    s = http_server
+    home = s.route("/", "<!doctype html><html><body>Welcome</body></html>")
+    lister = listing(*(location.format(home=home) for location in listed))
+    with pytest.raises(FeedError) as caught:
+        asyncio.run(
+            collect_sitemap(home, source="x", fetch_body=fetcher(s), sitemaps_listed=lister)
+        )
+    assert str(caught.value) == f"{home}: an HTML page, not a sitemap{named}"
+
+
+def test_an_html_child_of_an_index_is_not_blamed_on_the_robots_txt(
+    http_server: LoopbackHTTPServer,
+) -> None:
+    s = http_server
+    s.route("/index.xml", index(s.url("/page.html")))
+    s.route("/page.html", "<!doctype html><html></html>")
+    lister = listing("https://x.test/news.xml")
+    with pytest.raises(FeedError, match=r"/page\.html: an HTML page, not a sitemap$"):
+        asyncio.run(
+            collect_sitemap(
+                s.url("/index.xml"), source="x", fetch_body=fetcher(s), sitemaps_listed=lister
+            )
+        )

@@ -266,6 +266,25 @@ def test_add_refuses_a_feed_that_fails_and_leaves_the_config_unchanged(
     )
 
 
+def test_add_refuses_a_home_page_as_a_sitemap_naming_the_sitemaps_its_robots_txt_lists(
+    config: Path, site: LoopbackHTTPServer
+) -> None:
+    before = config.read_text()
+    site.route("/", "<!doctype html><html><body>Welcome</body></html>")
+    news, archive = site.url("/news-sitemap.xml"), site.url("/sitemap.xml")
+    site.route(
+        "/robots.txt", f"User-agent: *\nDisallow: /private/\nSitemap: {news}\nSitemap: {archive}\n"
+    )
+
+    code, _, stderr = add(config, site.url("/"), "--as", "sitemap", "--name", "home")
+
+    assert code == 1 and config.read_text() == before
+    assert stderr.strip() == (
+        f"newswatch: error: {site.url('/')}: an HTML page, not a sitemap; its site's "
+        f"robots.txt names {news}, {archive} (not added)"
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "error"),
     [
