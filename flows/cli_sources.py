@@ -2,6 +2,7 @@
 
     newswatch sources list [--json]
     newswatch sources add https://example.org/rss.xml [--name NAME] [--every 30m]
+    newswatch sources add ./dumps/ --name desk
     newswatch sources try https://example.org/rss.xml [--as feed|sitemap|page] [--limit 5]
     newswatch sources import-opml subscriptions.opml
     newswatch sources export-opml --output feeds.opml
@@ -13,6 +14,8 @@ and layout stay; the new file is validated before it replaces the old one.
 from __future__ import annotations
 
 import asyncio
+import glob
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -39,8 +42,9 @@ from flows.cli_common import (
 from flows.configedit import append_sources
 from flows.errors import ConfigError, SourceError
 from flows.opml import OpmlFeed, read_opml, write_opml
+from flows.pipeline import Failure
 from flows.settings import DEFAULT_CONFIG, Settings, SourceSettings, problem_in
-from flows.trial import TriedPage, entries_found, try_source
+from flows.trial import TriedPage, poll_once, try_source
 from storage import Source, shown_url
 
 sources_app = typer.Typer(
@@ -196,21 +200,29 @@ def _tried_table(pages: list[TriedPage]) -> Table:
 
 
 class AddedKind(StrEnum):
-    """What `sources add` reads its URL as."""
+    """What `sources add` reads its location as."""
 
     feed = "feed"
     sitemap = "sitemap"
+    seeds = "seeds"
 
 
 @sources_app.command("add")
 def add_source(
-    url: Annotated[str, typer.Argument(help="The feed's or sitemap's http(s) URL.")],
+    location: Annotated[
+        str,
+        typer.Argument(
+            help="A feed's or sitemap's http(s) URL, or a seed file, folder or quoted glob."
+        ),
+    ],
     name: Annotated[
-        str | None, typer.Option(help="The source's name (by default the URL's host).")
+        str | None,
+        typer.Option(help="The source's name (by default the URL's host, the folder's name)."),
     ] = None,
-    kind: Annotated[AddedKind, typer.Option("--as", help="A feed or a sitemap.")] = (
-        AddedKind.feed
-    ),
+    kind: Annotated[
+        AddedKind | None,
+        typer.Option("--as", help="A feed, a sitemap or seeds [default: feed for a URL]."),
+    ] = None,
     every: Annotated[
         str | None, typer.Option(help='How often `serve` polls it ("30m", "2h").')
     ] = None,
@@ -220,30 +232,66 @@ def add_source(
     ] = True,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Add a feed or sitemap to the config, once a poll shows it answers.
+    """Add a feed, a sitemap or seed files to the config, once a poll shows it answers.
 
+    A location that is not an http(s) URL is seeds: a path relative to this
+    folder is written relative to the config's folder (or whole, outside it).
     The block is appended as text: the config's comments and layout stay, and
     the file is replaced only once the new one loads. No page is fetched.
 
     Example: newswatch sources add https://example.org/rss.xml --name example --every 30m
     """
     settings = settings_from(config)
-    block = {"name": name or urlsplit(url).hostname or url, kind.value: url}
+    web = "://" in location  # a URL of any scheme: the feed's checks say which are taken
+    kind = kind or (AddedKind.feed if web else AddedKind.seeds)
+    if kind is AddedKind.seeds:
+        location = _seeds_spec(location, base=settings.base)
+    default_name = urlsplit(location).hostname if web else _seeds_name(location)
+    block = {"name": name or default_name or location, kind.value: location}
     if every is not None:
         block["every"] = every
     source = _new_source(settings, block)
     found = ""
+    unreadable: list[Failure] = []
     if check:
         try:
-            entries = asyncio.run(entries_found(source, settings=settings))
+            collected = asyncio.run(poll_once(source, settings=settings))
         except SourceError as error:
             raise fail(f"{error} (not added)", code=1) from None
-        found = f", {counted(entries, 'entry', 'entries')} in it now"
+        found = f", {counted(collected.found, 'entry', 'entries')} in it now"
+        unreadable = collected.failures
+        if unreadable:
+            found += f", {len(unreadable)} unreadable"
     try:
         append_sources(config, [block])
     except ConfigError as error:
         raise fail(f"{error} (the config is left unchanged)", code=2) from None
-    out.print(Text(f"added {source.name}: {source.kind} {shown_url(url)}{found}"))
+    out.print(Text(f"added {source.name}: {source.kind} {shown_url(location)}{found}"))
+    for failure in unreadable:  # a seed file a run would report as failing, each time
+        out.print(Text(f"unreadable: {failure.reason}"), soft_wrap=True)
+
+
+def _seeds_spec(given: str, *, base: Path) -> str:
+    """A seeds location typed here, as the config reads it: relative to the config's
+    folder when inside it, else whole. A URL is refused: seeds are local files."""
+    if "://" in given:
+        raise fail(f"{given}: seeds are local files, not a URL (--as feed or sitemap)", code=2)
+    path = Path(given).expanduser()
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    path = Path(os.path.normpath(path))
+    try:
+        relative = path.relative_to(base.resolve())
+    except ValueError:
+        return str(path)
+    spec = relative.as_posix()
+    return spec + "/" if given.endswith(("/", os.sep)) and spec != "." else spec
+
+
+def _seeds_name(spec: str) -> str:
+    """The default name of a seeds source: its folder's or file's name, before any glob."""
+    parts = [part for part in Path(spec).parts if not glob.has_magic(part)]
+    return Path(*parts).name if parts else spec
 
 
 def _new_source(settings: Settings, block: dict[str, str]) -> SourceSettings:

@@ -20,7 +20,7 @@ import httpx
 from alerts import RuleSet
 from flows.fetcher import Fetcher
 from flows.items import Candidate
-from flows.pipeline import Extracted, Failure, collect_source, fetch_and_extract
+from flows.pipeline import Collected, Extracted, Failure, collect_source, fetch_and_extract
 from flows.settings import Settings, SourceSettings
 from storage import ArticleIn, shown_url
 
@@ -74,11 +74,11 @@ class Trial:
         }
 
 
-async def entries_found(source: SourceSettings, *, settings: Settings) -> int:
-    """Poll `source` once and count what it lists, fetching no page and matching no rule
+async def poll_once(source: SourceSettings, *, settings: Settings) -> Collected:
+    """Poll `source` once for what it lists, fetching no page and matching no rule
     (`newswatch sources add`). Raises `SourceError` as `try_source` does."""
     async with Fetcher(settings.fetch) as fetcher:
-        return (await collect_source(source, settings=settings, fetcher=fetcher)).found
+        return await collect_source(source, settings=settings, fetcher=fetcher)
 
 
 async def try_source(

@@ -266,6 +266,74 @@ def test_add_refuses_a_feed_that_fails_and_leaves_the_config_unchanged(
     )
 
 
+def write_seeds(folder: Path) -> Path:
+    """A folder of two seed files: an article and one without its date line."""
+    folder.mkdir(parents=True)
+    (folder / "parade.txt").write_text(
+        "date 2025-03-02\nLaunchers on parade\nThe army displayed mobile missile launchers "
+        "on Sunday in the capital, in the largest parade in a decade.\n"
+    )
+    (folder / "broken.txt").write_text("no date line here\n")
+    return folder
+
+
+def test_add_takes_a_local_folder_as_seeds_written_relative_to_the_config(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = write_seeds(config.parent / "dumps" / "desk") / "broken.txt"
+    monkeypatch.chdir(config.parent / "dumps")
+
+    code, stdout, stderr = add(config, "desk/")
+
+    assert (code, stderr) == (0, "")
+    assert stdout.splitlines() == [
+        "added desk: seeds dumps/desk/, 1 entry in it now, 1 unreadable",
+        f"unreadable: {broken}: line 1 must be 'date YYYY-MM-DD' (or the file a list of "
+        "URLs), found 'no date line here'",
+    ]
+    added = load_settings(config).sources[-1]
+    assert (added.name, added.seeds) == ("desk", "dumps/desk/")
+    assert config.read_text().endswith('name = "desk"\nseeds = "dumps/desk/"\n')
+
+
+def test_add_writes_seeds_outside_the_config_folder_as_an_absolute_path(
+    config: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    elsewhere = write_seeds(tmp_path_factory.mktemp("elsewhere") / "wire")
+
+    code, stdout, _ = add(config, str(elsewhere / "*.txt"), "--name", "wire-dumps")
+
+    assert code == 0, stdout
+    assert load_settings(config).sources[-1].seeds == str(elsewhere / "*.txt")
+    assert stdout.startswith(f"added wire-dumps: seeds {elsewhere / '*.txt'}, 1 entry in it now")
+
+
+def test_add_refuses_a_seeds_folder_with_no_seed_files(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = config.read_text()
+    monkeypatch.chdir(config.parent)
+
+    code, _, stderr = add(config, "missing/")
+
+    assert code == 1 and config.read_text() == before
+    assert stderr.strip() == (
+        f"newswatch: error: {config.parent / 'missing'}: no seed files match 'missing/' (not added)"
+    )
+
+
+def test_add_refuses_a_url_as_seeds(config: Path) -> None:
+    before = config.read_text()
+
+    code, _, stderr = add(config, "https://a.test/rss", "--as", "seeds")
+
+    assert code == 2 and config.read_text() == before
+    assert stderr.strip() == (
+        "newswatch: error: https://a.test/rss: seeds are local files, not a URL "
+        "(--as feed or sitemap)"
+    )
+
+
 def test_add_refuses_a_home_page_as_a_sitemap_naming_the_sitemaps_its_robots_txt_lists(
     config: Path, site: LoopbackHTTPServer
 ) -> None:
