@@ -306,11 +306,18 @@ def _new_source(settings: Settings, block: dict[str, str]) -> SourceSettings:
     for known in settings.sources:
         if known.name == source.name:
             raise fail(f"a source named {source.name!r} is configured already (--name)", code=2)
-        if known.location == source.location:
+        if _where(known, settings) == _where(source, settings):
             raise fail(
                 f"{shown_url(source.location)} is configured already, as {known.name!r}", code=2
             )
     return source
+
+
+def _where(source: SourceSettings, settings: Settings) -> str:
+    """What `source` reads, comparable: seeds as a normalised path ("desk/" is "./desk")."""
+    if source.seeds is None:
+        return source.location
+    return os.path.normpath(settings.base / Path(source.seeds).expanduser())
 
 
 @sources_app.command("import-opml")

@@ -308,6 +308,20 @@ def test_add_writes_seeds_outside_the_config_folder_as_an_absolute_path(
     assert stdout.startswith(f"added wire-dumps: seeds {elsewhere / '*.txt'}, 1 entry in it now")
 
 
+def test_add_refuses_a_seeds_folder_configured_already_under_another_spelling(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_seeds(config.parent / "desk")
+    config.write_text(config.read_text() + '\n[[sources]]\nname = "desk"\nseeds = "./desk"\n')
+    before = config.read_text()
+    monkeypatch.chdir(config.parent)
+
+    code, _, stderr = add(config, "desk/", "--name", "desk-again")
+
+    assert code == 2 and config.read_text() == before
+    assert stderr.strip() == "newswatch: error: desk/ is configured already, as 'desk'"
+
+
 def test_add_refuses_a_seeds_folder_with_no_seed_files(
     config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
