@@ -234,8 +234,8 @@ def add_source(
 ) -> None:
     """Add a feed, a sitemap or seed files to the config, once a poll shows it answers.
 
-    A location that is not an http(s) URL is seeds: a path relative to this
-    folder is written relative to the config's folder (or whole, outside it).
+    A path (not a URL) is read as seeds: a path relative to this folder is
+    written relative to the config's folder (or whole, outside it).
     The block is appended as text: the config's comments and layout stay, and
     the file is replaced only once the new one loads. No page is fetched.
 

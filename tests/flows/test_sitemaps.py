@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from flows.errors import FeedError
-from flows.sitemaps import MAX_SITEMAP_BYTES, collect_sitemap, parse_sitemap
+from flows.sitemaps import MAX_SITEMAP_BYTES, ListSitemaps, collect_sitemap, parse_sitemap
 from tests.servers import LoopbackHTTPServer
 
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
@@ -166,9 +165,29 @@ def fetcher(server: LoopbackHTTPServer):
     return fetch_body
 
 
-def collect(server: LoopbackHTTPServer, path: str, **limits: int) -> list[str]:
+def listing(*sitemaps: str) -> ListSitemaps:
+    """A `sitemaps_listed` that answers `sitemaps` for any page, as a robots.txt would."""
+
+    async def sitemaps_listed(page: str) -> list[str]:
+        return list(sitemaps)
+
+    return sitemaps_listed
+
+
+def collect(
+    server: LoopbackHTTPServer,
+    path: str,
+    sitemaps_listed: ListSitemaps | None = None,
+    **limits: int,
+) -> list[str]:
     candidates = asyncio.run(
-        collect_sitemap(server.url(path), source="x", fetch_body=fetcher(server), **limits)
+        collect_sitemap(
+            server.url(path),
+            source="x",
+            fetch_body=fetcher(server),
+            sitemaps_listed=sitemaps_listed,
+            **limits,
+        )
     )
     return [c.url for c in candidates]
 
@@ -219,23 +238,15 @@ def test_limits_are_honoured(
     assert len(s.requests) == fetched
 
 
-def test_an_unreadable_child_fails_the_collection_naming_it(
-    http_server: LoopbackHTTPServer,
+@pytest.mark.parametrize("listed", [None, listing("https://x.test/news.xml")])
+def test_an_unreadable_child_fails_the_collection_naming_it_and_not_the_robots_txt_sitemaps(
+    http_server: LoopbackHTTPServer, listed: ListSitemaps | None
 ) -> None:
     s = http_server
     s.route("/index.xml", index(s.url("/page.html")))
     s.route("/page.html", "<!doctype html><html></html>")
     with pytest.raises(FeedError, match=r"/page\.html: an HTML page, not a sitemap$"):
-        collect(s, "/index.xml")
-
-
-def listing(*sitemaps: str) -> Callable[[str], Awaitable[list[str]]]:
-    """A `sitemaps_listed` that answers `sitemaps` for any page, as a robots.txt would."""
-
-    async def sitemaps_listed(page: str) -> list[str]:
-        return list(sitemaps)
-
-    return sitemaps_listed
+        collect(s, "/index.xml", sitemaps_listed=listed)
 
 
 @pytest.mark.parametrize(
@@ -258,22 +269,5 @@ def test_a_home_page_given_as_the_sitemap_names_the_sitemaps_of_its_robots_txt(
     home = s.route("/", "<!doctype html><html><body>Welcome</body></html>")
     lister = listing(*(location.format(home=home) for location in listed))
     with pytest.raises(FeedError) as caught:
-        asyncio.run(
-            collect_sitemap(home, source="x", fetch_body=fetcher(s), sitemaps_listed=lister)
-        )
+        collect(s, "/", sitemaps_listed=lister)
     assert str(caught.value) == f"{home}: an HTML page, not a sitemap{named}"
-
-
-def test_an_html_child_of_an_index_is_not_blamed_on_the_robots_txt(
-    http_server: LoopbackHTTPServer,
-) -> None:
-    s = http_server
-    s.route("/index.xml", index(s.url("/page.html")))
-    s.route("/page.html", "<!doctype html><html></html>")
-    lister = listing("https://x.test/news.xml")
-    with pytest.raises(FeedError, match=r"/page\.html: an HTML page, not a sitemap$"):
-        asyncio.run(
-            collect_sitemap(
-                s.url("/index.xml"), source="x", fetch_body=fetcher(s), sitemaps_listed=lister
-            )
-        )

@@ -192,16 +192,21 @@ def test_the_table_shows_each_page_with_its_result_and_why(config: Path) -> None
     assert any("2025-03-02 · Ana Ruiz" in line for line in lines)
 
 
-def test_a_seeds_source_shows_each_file_and_the_malformed_one_with_why(
-    config: Path,
-) -> None:
-    seeds = config.parent / "seeds"
-    seeds.mkdir()
-    (seeds / "parade.txt").write_text(
+def write_seeds(folder: Path) -> Path:
+    """A folder of two seed files: an article and one without its date line."""
+    folder.mkdir(parents=True)
+    (folder / "parade.txt").write_text(
         "date 2025-03-02\nLaunchers on parade\nThe army displayed mobile missile launchers "
         "on Sunday in the capital, in the largest parade in a decade.\n"
     )
-    (seeds / "broken.txt").write_text("no date line here\n")
+    (folder / "broken.txt").write_text("no date line here\n")
+    return folder
+
+
+def test_a_seeds_source_shows_each_file_and_the_malformed_one_with_why(
+    config: Path,
+) -> None:
+    seeds = write_seeds(config.parent / "seeds")
     config.write_text(config.read_text() + '\n[[sources]]\nname = "desk"\nseeds = "seeds/"\n')
 
     trial = tried(config, "desk")
@@ -264,17 +269,6 @@ def test_add_refuses_a_feed_that_fails_and_leaves_the_config_unchanged(
         f"newswatch: error: {site.url('/home')}: an HTML page, not a feed; it names "
         f"{site.url('/feed.xml')} (not added)"
     )
-
-
-def write_seeds(folder: Path) -> Path:
-    """A folder of two seed files: an article and one without its date line."""
-    folder.mkdir(parents=True)
-    (folder / "parade.txt").write_text(
-        "date 2025-03-02\nLaunchers on parade\nThe army displayed mobile missile launchers "
-        "on Sunday in the capital, in the largest parade in a decade.\n"
-    )
-    (folder / "broken.txt").write_text("no date line here\n")
-    return folder
 
 
 def test_add_takes_a_local_folder_as_seeds_written_relative_to_the_config(
