@@ -43,6 +43,7 @@ from flows.configedit import append_sources
 from flows.errors import ConfigError, SourceError
 from flows.opml import OpmlFeed, read_opml, write_opml
 from flows.pipeline import Failure
+from flows.seeds import seeds_path
 from flows.settings import DEFAULT_CONFIG, Settings, SourceSettings, problem_in
 from flows.trial import TriedPage, poll_once, try_source
 from storage import Source, shown_url
@@ -245,6 +246,9 @@ def add_source(
     web = "://" in location  # a URL of any scheme: the feed's checks say which are taken
     kind = kind or (AddedKind.feed if web else AddedKind.seeds)
     if kind is AddedKind.seeds:
+        if web:
+            message = f"{location}: seeds are local files, not a URL (--as feed or sitemap)"
+            raise fail(message, code=2)
         location = _seeds_spec(location, base=settings.base)
     default_name = urlsplit(location).hostname if web else _seeds_name(location)
     block = {"name": name or default_name or location, kind.value: location}
@@ -273,9 +277,7 @@ def add_source(
 
 def _seeds_spec(given: str, *, base: Path) -> str:
     """A seeds location typed here, as the config reads it: relative to the config's
-    folder when inside it, else whole. A URL is refused: seeds are local files."""
-    if "://" in given:
-        raise fail(f"{given}: seeds are local files, not a URL (--as feed or sitemap)", code=2)
+    folder when inside it, else whole."""
     path = Path(given).expanduser()
     if not path.is_absolute():
         path = Path.cwd() / path
@@ -317,7 +319,7 @@ def _where(source: SourceSettings, settings: Settings) -> str:
     """What `source` reads, comparable: seeds as a normalised path ("desk/" is "./desk")."""
     if source.seeds is None:
         return source.location
-    return os.path.normpath(settings.base / Path(source.seeds).expanduser())
+    return os.path.normpath(seeds_path(source.seeds, base=settings.base))
 
 
 @sources_app.command("import-opml")

@@ -54,8 +54,7 @@ def discover_seed_files(spec: str, *, base: Path) -> list[Path]:
     a seed suffix (.txt, .html, .htm); a file or glob named explicitly is
     taken as is, so a wrong suffix is reported by `read_seed`, not ignored.
     """
-    path = Path(spec).expanduser()
-    path = path if path.is_absolute() else base / path
+    path = seeds_path(spec, base=base)
     if glob.has_magic(spec):
         found = [Path(p) for p in glob.glob(str(path), recursive=True)]
         files = [p for p in found if p.is_file() and not _is_hidden(p, root=_glob_root(path))]
@@ -70,6 +69,13 @@ def discover_seed_files(spec: str, *, base: Path) -> list[Path]:
     if not files:
         raise SeedError(f"no seed files match {spec!r}", path=path)
     return sorted(files)
+
+
+def seeds_path(spec: str, *, base: Path) -> Path:
+    """A config's `seeds` value as the path (or glob) it names: `~` expanded, a relative
+    one against `base`, the config's folder."""
+    path = Path(spec).expanduser()
+    return path if path.is_absolute() else base / path
 
 
 def _glob_root(pattern: Path) -> Path:
