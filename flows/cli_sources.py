@@ -64,7 +64,7 @@ def list_sources(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = Fa
     settings = settings_from(config)
     with open_engine(settings) as engine, Session(engine) as session:
         rows = {row.name: row for row in session.exec(select(Source)).all()}
-    views = [_source_view(source, rows.get(source.name)) for source in settings.sources]
+    views = [_source_view(source, _health_row(source, rows)) for source in settings.sources]
     if as_json:
         print_json(views)
         return
@@ -84,6 +84,15 @@ def list_sources(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = Fa
             minutes(view["next_attempt_at"]),
         )
     out.print(table)
+
+
+def _health_row(source: SourceSettings, rows: dict[str, Source]) -> Source | None:
+    """The store's row for `source`, unless it was polled at another location: a source
+    moved in the config starts afresh at its next run (`storage.ensure_sources`)."""
+    row = rows.get(source.name)
+    if row is None or (row.kind, row.location) != (source.kind, source.location):
+        return None
+    return row
 
 
 def _source_view(source: SourceSettings, row: Source | None) -> dict[str, Any]:

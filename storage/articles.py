@@ -55,14 +55,31 @@ def insert_articles(session: Session) -> StatementLambdaElement:
 
 
 def ensure_sources(*, session: Session, sources: Iterable[tuple[str, str, str]]) -> dict[str, int]:
-    """Ids of the named sources, creating the missing ones: (name, kind, location) in."""
+    """Ids of the named sources, creating the missing ones: (name, kind, location) in.
+
+    A source whose kind or location the config changed starts afresh at its new one:
+    the old location's failures do not hold the new one back, its validators are not
+    sent there, and its first poll is a first poll. Its articles stay its own.
+    """
     wanted = {name: (kind, location) for name, kind, location in sources}
     table = table_of(Source)
     for name, (kind, location) in wanted.items():
         row = {"name": name, "kind": kind, "location": location, "created_at": utcnow()}
         session.execute(insert_ignoring_conflicts(session, table), row)
     rows = session.exec(select(Source).where(col(Source.name).in_(wanted))).all()
+    for source in rows:
+        if (source.kind, source.location) != wanted[source.name]:
+            _move(source, *wanted[source.name])
+            session.add(source)
     return {source.name: source.id for source in rows if source.id is not None}
+
+
+def _move(source: Source, kind: str, location: str) -> None:
+    source.kind, source.location = kind, location
+    source.last_run_at = source.last_success_at = source.next_attempt_at = None
+    source.last_error = None
+    source.consecutive_failures = 0
+    source.etag = source.last_modified = source.body_hash = None
 
 
 # A failing source is polled less often, never forgotten: 10 min, 20, 40, ... up to a day.

@@ -542,6 +542,34 @@ def test_run_of_one_source_polls_only_it_and_names_and_tags_its_tasks_after_it(
     assert {"newswatch", "news"} <= set(runs["fetch feed news"]["tags"])
 
 
+def test_a_failing_feed_moved_in_the_config_is_polled_at_once_not_after_its_backoff(
+    tmp_path: Path, http_server: LoopbackHTTPServer
+) -> None:
+    feed = serve_feed(http_server)
+    gone = http_server.route("/old-feed.xml", "gone", status=404)
+    hook = http_server.url("/hook")
+    old = f'[[sources]]\nname = "news"\nfeed = "{gone}"\n{ALL}\n'
+    config = write_config(tmp_path, sources=old, smtp_port=free_port(), hook_url=hook)
+
+    failed = run_json(config)
+    waiting = run_json(config)
+    write_config(tmp_path, sources=old.replace(gone, feed), smtp_port=free_port(), hook_url=hook)
+    moved = run_json(config)
+
+    assert "404" in failed["sources"][0]["error"]
+    assert waiting["sources"][0]["skipped"].startswith("backing off after 1 failures")
+    assert len(http_server.requests_to("/old-feed.xml")) == 1
+    (news,) = moved["sources"]
+    assert (news["error"], news["skipped"], news["found"]) == (None, None, 4)
+    assert moved["totals"]["new"] == 3
+    (listed,) = cli_json("sources", "list", "--config", str(config), "--json")
+    assert (listed["location"], listed["status"], listed["consecutive_failures"]) == (
+        feed,
+        "ok",
+        0,
+    )
+
+
 def test_many_sources_are_polled_by_a_few_tasks_and_a_broken_one_spares_its_neighbours(
     tmp_path: Path, http_server: LoopbackHTTPServer
 ) -> None:

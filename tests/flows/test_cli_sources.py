@@ -188,6 +188,27 @@ def test_list_json_shows_health_from_the_store(config: Path, tmp_path: Path) -> 
     }
 
 
+def test_list_shows_a_source_moved_in_the_config_as_not_polled_at_its_new_location(
+    config: Path, tmp_path: Path
+) -> None:
+    engine = open_store(f"sqlite:///{tmp_path / 'newswatch.db'}")
+    with Session(engine) as session:
+        ids = ensure_sources(session=session, sources=[("Gazette", "feed", "https://old.test/rss")])
+        failed = datetime(2025, 3, 2, 12, tzinfo=UTC)
+        record_source_health(
+            session=session, source_id=ids["Gazette"], error="HTTP 410", when=failed
+        )
+        session.commit()
+    engine.dispose()
+
+    code, stdout, _ = sources(config, "list", "--json")
+
+    gazette = json.loads(stdout)[0]
+    assert code == 0
+    assert (gazette["location"], gazette["status"]) == ("https://gazette.test/feed", "never polled")
+    assert (gazette["last_error"], gazette["next_attempt_at"]) == (None, None)
+
+
 def test_list_table_names_every_source(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from flows import cli
 

@@ -165,6 +165,40 @@ def test_backoff_doubles_from_ten_minutes_up_to_a_day(failures: int, wait: timed
     assert backoff(failures) == wait
 
 
+def test_source_moved_in_the_config_starts_afresh_and_keeps_its_articles(
+    engine: Engine,
+) -> None:
+    failed = datetime(2025, 3, 1, 12, tzinfo=UTC)
+    (kept,) = store(engine, [article("https://x.test/a", "Stored before the move.")]).new
+    with Session(engine) as session:
+        (source_id,) = ensure_sources(
+            session=session, sources=[("desk", "feed", "https://x.test/feed")]
+        ).values()
+        record_source_health(
+            session=session,
+            source_id=source_id,
+            error=None,
+            when=failed - timedelta(days=1),
+            feed=FeedState(etag='"old"', last_modified=None, body_hash="ab" * 32),
+        )
+        record_source_health(session=session, source_id=source_id, error="HTTP 404", when=failed)
+        session.commit()
+        same = ensure_sources(session=session, sources=[("desk", "feed", "https://x.test/feed")])
+        session.commit()
+        unmoved = source_states(session=session, names=["desk"])["desk"]
+        assert (unmoved.consecutive_failures, unmoved.etag) == (1, '"old"')
+        moved = ensure_sources(session=session, sources=[("desk", "sitemap", "https://y.test/s")])
+        session.commit()
+        row = source_states(session=session, names=["desk"])["desk"]
+        owner = session.get(Article, kept.id)
+    assert same == moved == {"desk": source_id}
+    assert (row.kind, row.location) == ("sitemap", "https://y.test/s")
+    assert (row.consecutive_failures, row.next_attempt_at, row.last_error) == (0, None, None)
+    assert (row.last_run_at, row.last_success_at) == (None, None)
+    assert (row.etag, row.last_modified, row.body_hash) == (None, None, None)
+    assert owner is not None and owner.source_id == source_id
+
+
 def test_failing_source_is_retried_later_and_success_resets_its_health(engine: Engine) -> None:
     start = datetime(2025, 3, 1, 12, tzinfo=UTC)
     with Session(engine) as session:
