@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from alerts import alert_outlets
-from flows.summary import RunSummary, SourceReport
+from flows.summary import RunSummary, SourceReport, moved_note
 from storage import source_states
 
 ARTIFACT_ROWS = 500
@@ -50,7 +50,8 @@ def source_line(r: SourceReport) -> str:
         f"{r.duplicates} duplicates, {r.not_articles} not articles, {r.failures} failures"
     )
     failed = f"; source failed: {r.error}" if r.error else ""
-    return f"{r.name} ({r.kind}): {counts} in {r.seconds:.1f} s{failed}"
+    moved = f"; {moved_note(r.moved_to)}" if r.moved_to else ""
+    return f"{r.name} ({r.kind}): {counts} in {r.seconds:.1f} s{failed}{moved}"
 
 
 def _outlets(alerts: list[dict[str, Any]], engine: Engine) -> dict[str, list[str]]:

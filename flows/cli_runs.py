@@ -33,6 +33,7 @@ from flows.cli_common import (
     settings_from,
 )
 from flows.settings import DEFAULT_CONFIG
+from flows.summary import moved_note
 from storage import Run, recent_runs
 
 runs_app = typer.Typer(
@@ -131,7 +132,7 @@ def runs_show(
                 s["new"],
                 s["duplicates"],
                 s["failures"],
-                s.get("error") or s.get("skipped") or "",
+                s.get("error") or s.get("skipped") or _moved(s.get("moved_to")),
             ]
             for s in summary.get("sources", [])
         ],
@@ -164,6 +165,11 @@ def runs_show(
                 "[database] run_details_days: times and totals kept"
             )
         )
+
+
+def _moved(moved_to: str | None) -> str:
+    """A source's permanent redirect as `runs show` lists it (rows before 0009 have none)."""
+    return moved_note(moved_to) if moved_to else ""
 
 
 def totals_line(totals: dict[str, int]) -> str:

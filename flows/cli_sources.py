@@ -45,6 +45,7 @@ from flows.opml import OpmlFeed, read_opml, write_opml
 from flows.pipeline import Failure
 from flows.seeds import seeds_path
 from flows.settings import DEFAULT_CONFIG, Settings, SourceSettings, problem_in
+from flows.summary import moved_note
 from flows.trial import TriedPage, poll_once, try_source
 from storage import Source, shown_url
 
@@ -75,6 +76,8 @@ def list_sources(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = Fa
         status = view["status"]
         if view["consecutive_failures"]:
             status += f" ({view['consecutive_failures']}x): {view['last_error']}"
+        if view["moved_to"]:
+            status += f"; {moved_note(view['moved_to'])}"
         table.add_row(
             Text(view["name"]),
             view["kind"],
@@ -109,6 +112,7 @@ def _source_view(source: SourceSettings, row: Source | None) -> dict[str, Any]:
         "last_error": row.last_error if row else None,
         "consecutive_failures": failures,
         "next_attempt_at": _iso(row.next_attempt_at if row else None),
+        "moved_to": row.moved_to if row else None,
     }
 
 
@@ -162,6 +166,8 @@ def try_command(
     tried = counted(len(trial.pages), "page")
     where = f"{source.kind} {shown_url(source.location)}"
     out.print(Text(f"{where}: {found} found, {tried} tried; nothing stored, nothing sent"))
+    if trial.moved_to:
+        out.print(Text(moved_note(trial.moved_to)))
     if trial.pages:
         out.print(_tried_table(trial.pages))
 
@@ -264,7 +270,7 @@ def add_source(
     if every is not None:
         block["every"] = every
     source = _new_source(settings, block)
-    found = ""
+    found, notes = "", []
     unreadable: list[Failure] = []
     if check:
         try:
@@ -275,13 +281,28 @@ def add_source(
         unreadable = collected.failures
         if unreadable:
             found += f", {len(unreadable)} unreadable"
+        moved_to = collected.moved_to
+        if moved_to and _has_credentials(location) and not _has_credentials(moved_to):
+            notes.append(moved_note(moved_to))  # its new home would drop the credentials
+        elif moved_to:
+            notes.append(f"{shown_url(location)} redirects there permanently")
+            location = block[kind.value] = moved_to
+            block["name"] = name or urlsplit(location).hostname or location
+            source = _new_source(settings, block)
     try:
         append_sources(config, [block])
     except ConfigError as error:
         raise fail(f"{error} (the config is left unchanged)", code=2) from None
     out.print(Text(f"added {source.name}: {source.kind} {shown_url(location)}{found}"))
+    for note in notes:
+        out.print(Text(note), soft_wrap=True)
     for failure in unreadable:  # a seed file a run would report as failing, each time
         out.print(Text(f"unreadable: {failure.reason}"), soft_wrap=True)
+
+
+def _has_credentials(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.username is not None or parts.password is not None
 
 
 def _seeds_spec(given: str, *, base: Path) -> str:

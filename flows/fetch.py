@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Network, IPv6Network
 from urllib.parse import urlsplit
 
@@ -43,6 +43,7 @@ from flows.politeness import retry_after_seconds
 
 DEFAULT_USER_AGENT = "newswatch/0.1 (+https://github.com/newswatch/newswatch)"
 ACCEPT_ENCODING = "gzip, deflate, br"
+PERMANENT_REDIRECTS = frozenset({301, 308})
 
 
 class FetchOptions(BaseModel):
@@ -89,6 +90,9 @@ class Fetched:
     not_modified: bool = False
     etag: str | None = None
     last_modified: str | None = None
+    # Where the asked URL now lives, when permanent redirects (301, 308) led from it: the
+    # last URL reached by them alone, which RFC 9110 says references should be updated to.
+    moved_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ class Redirect:
     """A 3xx answer with somewhere to go: the next hop, not yet requested."""
 
     location: str
+    permanent: bool = False  # 301 or 308: the resource has moved for good
 
 
 @dataclass(frozen=True)
@@ -190,8 +195,12 @@ async def fetch(
 async def follow(
     url: str, *, send: Callable[[str], Awaitable[Fetched | Redirect]], max_redirects: int
 ) -> Fetched:
-    """Request `url` and each hop it redirects to with `send`, at most `max_redirects` hops."""
-    hop = url
+    """Request `url` and each hop it redirects to with `send`, at most `max_redirects` hops.
+
+    The answer's `moved_to` is where the permanent redirects at the head of the chain
+    led (a temporary one ends them): None when the first answer was not one.
+    """
+    hop, moved_to, permanent = url, None, True
     for _ in range(max_redirects + 1):
         try:
             check_scheme(hop)
@@ -201,7 +210,10 @@ async def follow(
             raise _refused_redirect(error, asked=url) from error
         answer = await send(hop)
         if isinstance(answer, Fetched):
-            return answer
+            return replace(answer, moved_to=moved_to) if moved_to else answer
+        permanent = permanent and answer.permanent
+        if permanent and answer.location != url:
+            moved_to = answer.location
         hop = answer.location
     raise FetchError("too many redirects", url=url)
 
@@ -219,7 +231,8 @@ async def request(
     try:
         async with client.stream("GET", url, headers=validators.headers()) as response:
             if response.next_request is not None:
-                return Redirect(str(response.next_request.url))
+                permanent = response.status_code in PERMANENT_REDIRECTS
+                return Redirect(str(response.next_request.url), permanent=permanent)
             if response.status_code == 304:
                 return _not_modified(response, validators)
             _check_status(response, url=asked)

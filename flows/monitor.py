@@ -56,6 +56,7 @@ from storage import (
     finish_run,
     open_store,
     record_source_health,
+    shown_url,
     source_states,
     start_run,
     utcnow,
@@ -309,6 +310,8 @@ def _account_polled(run: _Run, polled: Polled) -> tuple[list[ArticleIn], list[Ca
     if collected.feed_state is not None:
         run.feed_states[source.name] = collected.feed_state
     report.unchanged = collected.unchanged
+    # shown and stored without a password, as the run's outputs show URLs
+    report.moved_to = shown_url(collected.moved_to) if collected.moved_to else None
     fresh = unseen(collected.candidates, engine=run.engine, source_ids=run.source_ids)
     report.found = collected.found
     report.already_stored = len(collected.candidates) - len(fresh)
@@ -424,5 +427,6 @@ def _record_health(run: _Run) -> None:
                 error=report.error,
                 when=now,
                 feed=run.feed_states.get(report.name),
+                moved_to=report.moved_to,
             )
         session.commit()

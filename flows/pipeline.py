@@ -81,6 +81,7 @@ class Collected:
     failures: list[Failure] = field(default_factory=list)
     feed_state: FeedState | None = None  # a feed's validators and body hash, for next time
     unchanged: bool = False  # the feed answered 304, or the same body again: nothing parsed
+    moved_to: str | None = None  # the feed or sitemap redirected here permanently
 
     @property
     def found(self) -> int:
@@ -99,9 +100,13 @@ async def collect_source(
         state = feed_state or FeedState()
         return await _collect_feed(source.feed, name=source.name, fetcher=fetcher, state=state)
     if source.sitemap is not None:
+        moved: dict[str, str] = {}  # the root's new home, by the root
 
         async def body_of(url: str) -> bytes:
-            return (await fetcher.fetch(url)).body
+            fetched = await fetcher.fetch(url)
+            if url == source.sitemap and fetched.moved_to:
+                moved[url] = fetched.moved_to
+            return fetched.body
 
         candidates = await collect_sitemap(
             source.sitemap,
@@ -109,7 +114,7 @@ async def collect_source(
             fetch_body=body_of,
             sitemaps_listed=fetcher.sitemaps_listed,
         )
-        return Collected(source.name, candidates=candidates)
+        return Collected(source.name, candidates=candidates, moved_to=moved.get(source.sitemap))
     if source.seeds is not None:
         return await asyncio.to_thread(_read_seeds, source, settings)
     urls = source.urls or ()
@@ -121,18 +126,19 @@ async def _collect_feed(url: str, *, name: str, fetcher: Fetcher, state: FeedSta
     from a server whose validators lie."""
     validators = Validators(etag=state.etag, last_modified=state.last_modified)
     fetched = await fetcher.fetch(url, validators=validators)
+    moved_to = fetched.moved_to
     if fetched.not_modified:
-        return Collected(name, feed_state=state, unchanged=True)
+        return Collected(name, feed_state=state, unchanged=True, moved_to=moved_to)
     body_hash = hashlib.sha256(fetched.body).hexdigest()
     new_state = FeedState(
         etag=fetched.etag, last_modified=fetched.last_modified, body_hash=body_hash
     )
     if body_hash == state.body_hash:
-        return Collected(name, feed_state=new_state, unchanged=True)
+        return Collected(name, feed_state=new_state, unchanged=True, moved_to=moved_to)
     candidates = parse_feed(
         fetched.body, url=fetched.url, source=name, content_type=fetched.content_type
     )
-    return Collected(name, candidates=candidates, feed_state=new_state)
+    return Collected(name, candidates=candidates, feed_state=new_state, moved_to=moved_to)
 
 
 def _read_seeds(source: SourceSettings, settings: Settings) -> Collected:

@@ -34,6 +34,7 @@ class SourceReport:
     error: str | None = None  # the source as a whole failed
     skipped: str | None = None  # not polled this run, and why (a failing source backing off)
     unchanged: bool = False  # the feed answered 304 or sent the same body: nothing to parse
+    moved_to: str | None = None  # a permanent redirect says the config should name this URL
 
 
 @dataclass
@@ -147,6 +148,11 @@ class RunSummary:
                 f"| {r.duplicates} | {failures} | {r.seconds:.1f} |"
             )
         shown_in_full = f"`newswatch runs show {self.run_id}` lists them all"
+        lines += _section(
+            "Sources moved",
+            ["source", "now at"],
+            [[r.name, shown_url(r.moved_to)] for r in self.sources if r.moved_to],
+        )
         lines += _capped_section(
             "Alerts fired",
             ["rule", "title", "channels"],
@@ -177,6 +183,11 @@ class RunSummary:
             ],
         )
         return "\n".join(lines) + "\n"
+
+
+def moved_note(moved_to: str) -> str:
+    """What a source's permanent redirect asks of the user, wherever a run shows it."""
+    return f"moved permanently to {shown_url(moved_to)}: update the config"
 
 
 def _section(title: str, header: list[str], rows: list[list[str]]) -> list[str]:

@@ -63,12 +63,14 @@ class Trial:
     source: SourceSettings
     found: int = 0
     pages: list[TriedPage] = field(default_factory=list)
+    moved_to: str | None = None  # where its permanent redirects led
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source.name,
             "kind": self.source.kind,
-            "location": self.source.location,
+            "location": shown_url(self.source.location),
+            "moved_to": shown_url(self.moved_to) if self.moved_to else None,
             "found": self.found,
             "tried": [page.to_dict() for page in self.pages],
         }
@@ -95,7 +97,9 @@ async def try_source(
     async with Fetcher(settings.fetch, transport) as fetcher:
         collected = await collect_source(source, settings=settings, fetcher=fetcher)
         # what it listed: a seed file it could not read counts, as a row of its own
-        trial = Trial(source, found=collected.found + len(collected.failures))
+        trial = Trial(
+            source, found=collected.found + len(collected.failures), moved_to=collected.moved_to
+        )
         ready = collected.articles[:limit]
         trial.pages += [_tried(article.url, Extracted([article]), rules) for article in ready]
         trial.pages += [

@@ -79,7 +79,7 @@ def _move(source: Source, kind: str, location: str) -> None:
     source.last_run_at = source.last_success_at = source.next_attempt_at = None
     source.last_error = None
     source.consecutive_failures = 0
-    source.etag = source.last_modified = source.body_hash = None
+    source.etag = source.last_modified = source.body_hash = source.moved_to = None
 
 
 # A failing source is polled less often, never forgotten: 10 min, 20, 40, ... up to a day.
@@ -111,8 +111,13 @@ def record_source_health(
     error: str | None,
     when: datetime,
     feed: FeedState | None = None,
+    moved_to: str | None = None,
 ) -> None:
-    """Remember the outcome of polling a source; a failure schedules the next attempt."""
+    """Remember the outcome of polling a source; a failure schedules the next attempt.
+
+    A success records where the source's permanent redirects led (`moved_to`, None when
+    it was not redirected); a failure leaves what the last success found.
+    """
     source = session.get(Source, source_id)
     if source is None:
         return
@@ -122,6 +127,7 @@ def record_source_health(
         source.last_error = None
         source.consecutive_failures = 0
         source.next_attempt_at = None
+        source.moved_to = moved_to
     else:
         source.last_error = error
         source.consecutive_failures += 1

@@ -96,6 +96,9 @@ class Source(SQLModel, table=True):
     etag: str | None = Field(default=None, sa_column=Column(Text))
     last_modified: str | None = Field(default=None, sa_column=Column(Text))
     body_hash: str | None = Field(default=None, sa_column=Column(String(64)))
+    # Where the last successful poll's permanent redirects (301, 308) led: the config's URL
+    # is out of date. Cleared by a poll that is not redirected, or a new location.
+    moved_to: str | None = Field(default=None, sa_column=Column(Text))
 
 
 # Articles: the system of record. `canonical_url` and `text_hash` are each unique.

@@ -570,6 +570,34 @@ def test_a_failing_feed_moved_in_the_config_is_polled_at_once_not_after_its_back
     )
 
 
+def test_a_feed_that_moved_for_good_is_read_and_named_until_the_config_follows_it(
+    tmp_path: Path, http_server: LoopbackHTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows import cli
+
+    monkeypatch.setattr(cli.out, "width", 200)
+    feed = serve_feed(http_server)
+    old = http_server.route("/old-feed.xml", status=301, headers={"Location": "/feed.xml"})
+    hook = http_server.url("/hook")
+    sources = f'[[sources]]\nname = "news"\nfeed = "{old}"\n{ALL}\n'
+    config = write_config(tmp_path, sources=sources, smtp_port=free_port(), hook_url=hook)
+
+    first = run_json(config)
+    again = CliRunner().invoke(app, ["run", "--config", str(config)])
+    listed_moved = cli_json("sources", "list", "--config", str(config), "--json")
+    write_config(tmp_path, sources=sources.replace(old, feed), smtp_port=free_port(), hook_url=hook)
+    followed = run_json(config)
+    listed_after = cli_json("sources", "list", "--config", str(config), "--json")
+
+    (news,) = first["sources"]
+    assert (news["error"], news["new"], news["moved_to"]) == (None, 3, feed)
+    assert f"moved news: moved permanently to {feed}: update the config" in again.stdout
+    assert listed_moved[0]["moved_to"] == feed
+    assert followed["sources"][0]["moved_to"] is None
+    assert followed["totals"]["new"] == 0  # the same entries: nothing stored twice
+    assert listed_after[0]["moved_to"] is None
+
+
 def test_many_sources_are_polled_by_a_few_tasks_and_a_broken_one_spares_its_neighbours(
     tmp_path: Path, http_server: LoopbackHTTPServer
 ) -> None:

@@ -146,7 +146,13 @@ def test_list_json_shows_health_from_the_store(config: Path, tmp_path: Path) -> 
             session=session,
             sources=[("Gazette", "feed", "https://gazette.test/feed"), ("desk", "seeds", "s/")],
         )
-        record_source_health(session=session, source_id=ids["Gazette"], error=None, when=ok)
+        record_source_health(
+            session=session,
+            source_id=ids["Gazette"],
+            error=None,
+            when=ok,
+            moved_to="https://gazette.test/rss",
+        )
         record_source_health(
             session=session, source_id=ids["Gazette"], error="HTTP 503", when=failed
         )
@@ -166,6 +172,7 @@ def test_list_json_shows_health_from_the_store(config: Path, tmp_path: Path) -> 
         "last_error",
         "consecutive_failures",
         "next_attempt_at",
+        "moved_to",
     }
     assert gazette["kind"] == "feed"
     assert gazette["location"] == "https://gazette.test/feed"
@@ -175,6 +182,7 @@ def test_list_json_shows_health_from_the_store(config: Path, tmp_path: Path) -> 
     assert gazette["last_error"] == "HTTP 503"
     assert gazette["consecutive_failures"] == 1
     assert datetime.fromisoformat(gazette["next_attempt_at"]) > failed  # backing off
+    assert gazette["moved_to"] == "https://gazette.test/rss"  # a failure keeps what was found
     assert desk == {
         "name": "desk",
         "kind": "seeds",
@@ -185,6 +193,7 @@ def test_list_json_shows_health_from_the_store(config: Path, tmp_path: Path) -> 
         "last_error": None,
         "consecutive_failures": 0,
         "next_attempt_at": None,
+        "moved_to": None,
     }
 
 

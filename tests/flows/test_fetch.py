@@ -82,6 +82,30 @@ def test_redirects_are_followed_and_the_final_url_reported(http_server: Loopback
     assert len(http_server.requests_to("/hop")) == 1, hop
 
 
+@pytest.mark.parametrize(
+    ("chain", "moved"),
+    [
+        ([301, 308], "/final"),  # permanent all the way: where they end
+        ([301, 302], "/hop1"),  # a temporary hop ends what moved for good
+        ([302, 301], None),  # the asked URL itself only moved for now
+        ([307], None),
+        ([], None),  # no redirect at all
+    ],
+)
+def test_a_permanent_redirect_says_where_the_asked_url_has_moved(
+    http_server: LoopbackHTTPServer, chain: list[int], moved: str | None
+) -> None:
+    final = http_server.route("/final", "here")
+    start = final
+    for n, status in reversed(list(enumerate(chain))):  # each hop names the next
+        start = http_server.route(f"/hop{n}", status=status, headers={"Location": start})
+
+    fetched = get(start)
+
+    assert fetched.url == final
+    assert fetched.moved_to == (http_server.url(moved) if moved else None)
+
+
 def test_too_many_redirects_is_a_fetch_error(http_server: LoopbackHTTPServer) -> None:
     loop = http_server.route("/loop", status=302, headers={"Location": "/loop"})
     with pytest.raises(FetchError, match="too many redirects"):

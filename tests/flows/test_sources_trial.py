@@ -383,3 +383,75 @@ def test_add_refuses_a_source_configured_already_or_invalid_before_polling_it(
     assert code == 2 and config.read_text() == before
     assert stderr.startswith(f"newswatch: error: {error.format(feed=feed)}"), stderr
     assert len(site.requests) == requests  # refused before any request
+
+
+def test_add_writes_where_a_permanent_redirect_leads_and_says_so(
+    config: Path, site: LoopbackHTTPServer
+) -> None:
+    sitemap = site.url("/sitemap.xml")
+    old = site.route("/old-sitemap.xml", status=308, headers={"Location": sitemap})
+
+    code, stdout, stderr = add(config, old, "--as", "sitemap", "--name", "maps")
+
+    assert (code, stderr) == (0, "")
+    assert stdout.splitlines() == [
+        f"added maps: sitemap {sitemap}, 1 entry in it now",
+        f"{old} redirects there permanently",
+    ]
+    assert load_settings(config).sources[-1].sitemap == sitemap
+
+
+def test_add_refuses_a_feed_whose_permanent_redirect_leads_to_a_configured_one(
+    config: Path, site: LoopbackHTTPServer
+) -> None:
+    before = config.read_text()
+    old = site.route("/rss", status=301, headers={"Location": "/feed.xml"})
+
+    code, _, stderr = add(config, old, "--name", "again")
+
+    assert code == 2 and config.read_text() == before
+    assert stderr.strip() == (
+        f"newswatch: error: {site.url('/feed.xml')} is configured already, as 'wire'"
+    )
+
+
+def test_add_keeps_a_url_whose_new_home_would_drop_its_credentials_and_names_it(
+    config: Path, site: LoopbackHTTPServer
+) -> None:
+    elsewhere = site.url("/feed.xml").replace("127.0.0.1", "localhost")  # another origin
+    site.route("/private/rss", status=301, headers={"Location": elsewhere})
+    given = site.url("/private/rss").replace("://", "://desk:s3cret@")
+
+    code, stdout, _ = add(config, given, "--name", "private")
+
+    assert code == 0
+    assert stdout.splitlines() == [
+        f"added private: feed {given.replace('s3cret', '****')}, 4 entries in it now",
+        f"moved permanently to {elsewhere}: update the config",
+    ]
+    assert load_settings(config).sources[-1].feed == given
+
+
+def test_add_follows_a_same_origin_move_keeping_the_credentials(
+    config: Path, site: LoopbackHTTPServer
+) -> None:
+    site.route("/private/rss", status=301, headers={"Location": "/feed.xml"})
+    given = site.url("/private/rss").replace("://", "://desk:s3cret@")
+    moved = site.url("/feed.xml").replace("://", "://desk:s3cret@")
+
+    code, stdout, _ = add(config, given, "--name", "private")
+
+    assert code == 0
+    assert "s3cret" not in stdout
+    assert (
+        stdout.splitlines()[-1] == f"{given.replace('s3cret', '****')} redirects there permanently"
+    )
+    assert load_settings(config).sources[-1].feed == moved
+
+
+def test_try_says_where_a_source_moved_permanently(config: Path, site: LoopbackHTTPServer) -> None:
+    old = site.route("/old-feed.xml", status=301, headers={"Location": "/feed.xml"})
+
+    trial = tried(config, old, "--limit", "1")
+
+    assert (trial["found"], trial["moved_to"]) == (4, site.url("/feed.xml"))

@@ -4,9 +4,9 @@ alerts table show their first rows and say where the rest are."""
 from __future__ import annotations
 
 from alerts import Fired
-from flows.artifacts import ARTIFACT_ROWS, alerts_table
+from flows.artifacts import ARTIFACT_ROWS, alerts_table, source_line
 from flows.pipeline import Failure
-from flows.summary import SECTION_ROWS, RunSummary
+from flows.summary import SECTION_ROWS, RunSummary, SourceReport
 from storage import ArticleIn, utcnow
 
 
@@ -63,3 +63,22 @@ def test_a_run_with_few_alerts_publishes_them_all() -> None:
 
     assert [row["title"] for row in rows] == ["Story 0", "Story 1"]
     assert description == "alerts fired in this run"
+
+
+def test_a_source_that_moved_for_good_is_named_with_its_new_home_in_markdown_and_logs() -> None:
+    summary = RunSummary(run_id=7, started_at=utcnow())
+    summary.sources = [
+        SourceReport("wire", "feed", found=3, moved_to="https://new.test/rss"),
+        SourceReport("desk", "seeds", found=1),
+    ]
+
+    markdown = summary.to_markdown()
+
+    assert (
+        "## Sources moved\n\n| source | now at |\n|---|---|\n| wire | https://new.test/rss |"
+        in (markdown)
+    )
+    assert source_line(summary.sources[0]).endswith(
+        "; moved permanently to https://new.test/rss: update the config"
+    )
+    assert "moved" not in source_line(summary.sources[1])
