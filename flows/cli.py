@@ -98,8 +98,12 @@ def run(
               newswatch run --source dw --source reuters
     """
     settings = settings_from(config)
+    paused = [s.name for s in settings.sources if s.paused and s.name in (source or ())]
     try:
         settings = select_sources(settings, source)
+        if paused:
+            names = ", ".join(map(repr, paused))
+            raise ConfigError(f"{names}: paused = true, not polled", path=config, key="sources")
     except ConfigError as error:
         raise fail(str(error), code=2) from None
     try:

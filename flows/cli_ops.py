@@ -174,6 +174,8 @@ def _plan(settings: Settings) -> list[Planned]:
 
     if not settings.sources:
         raise fail(f"{settings.path}: sources: none configured, nothing to schedule", code=2)
+    if all(source.paused for source in settings.sources):
+        raise fail(f"{settings.path}: sources: every one is paused, nothing to schedule", code=2)
     return plan(settings)
 
 

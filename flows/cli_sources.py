@@ -106,7 +106,8 @@ def _source_view(source: SourceSettings, row: Source | None) -> dict[str, Any]:
         "name": source.name,
         "kind": source.kind,
         "location": shown_url(source.location),
-        "status": "failing" if failures else ("ok" if polled else "never polled"),
+        "status": _status(source, failures=failures, polled=polled),
+        "paused": source.paused,
         "last_run_at": _iso(row.last_run_at if row else None),
         "last_success_at": _iso(row.last_success_at if row else None),
         "last_error": row.last_error if row else None,
@@ -114,6 +115,12 @@ def _source_view(source: SourceSettings, row: Source | None) -> dict[str, Any]:
         "next_attempt_at": _iso(row.next_attempt_at if row else None),
         "moved_to": row.moved_to if row else None,
     }
+
+
+def _status(source: SourceSettings, *, failures: int, polled: bool) -> str:
+    if source.paused:
+        return "paused"
+    return "failing" if failures else ("ok" if polled else "never polled")
 
 
 def _iso(moment: Any) -> str | None:

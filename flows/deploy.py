@@ -112,10 +112,12 @@ def timing_of(source: SourceSettings, settings: Settings) -> Timing:
 
 
 def plan(settings: Settings) -> list[Planned]:
-    """One deployment per distinct schedule, in the config's order of first appearance."""
+    """One deployment per distinct schedule, in the config's order of first appearance;
+    paused sources are in none."""
     groups: dict[Timing, list[str]] = {}
     for source in settings.sources:
-        groups.setdefault(timing_of(source, settings), []).append(source.name)
+        if not source.paused:
+            groups.setdefault(timing_of(source, settings), []).append(source.name)
     return [
         Planned(name=_name(timing, names), timing=timing, sources=tuple(names))
         for timing, names in groups.items()

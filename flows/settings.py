@@ -95,6 +95,8 @@ class SourceSettings(_Strict):
     # neither means the `[schedule]` default. See flows/deploy.py.
     schedule: str | None = None
     every: str | None = None
+    # Kept in the config, listed, tried, exported; not polled by any run or schedule.
+    paused: bool = False
 
     @field_validator("schedule")
     @classmethod
@@ -386,17 +388,21 @@ def resolve_path(settings: Settings, value: str) -> Path:
 
 
 def select_sources(settings: Settings, names: list[str] | None) -> Settings:
-    """`settings` with only the sources called `names` (all when None); an unknown name
-    is a ConfigError naming it."""
-    if names is None:
-        return settings
-    known = [source.name for source in settings.sources]
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        raise ConfigError(
-            f"unknown source {', '.join(map(repr, unknown))} (known: {', '.join(known)})",
-            path=settings.path,
-            key="sources",
-        )
-    chosen = tuple(source for source in settings.sources if source.name in names)
+    """`settings` with only the sources called `names` (all when None) that are not paused;
+    an unknown name is a ConfigError naming it. A paused source named (by a deployment
+    made before it was paused) is left out too: the CLI refuses to name one."""
+    if names is not None:
+        known = [source.name for source in settings.sources]
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise ConfigError(
+                f"unknown source {', '.join(map(repr, unknown))} (known: {', '.join(known)})",
+                path=settings.path,
+                key="sources",
+            )
+    chosen = tuple(
+        source
+        for source in settings.sources
+        if not source.paused and (names is None or source.name in names)
+    )
     return settings.model_copy(update={"sources": chosen})

@@ -286,6 +286,16 @@ def test_run_of_an_unknown_source_exits_2_naming_it(tmp_path: Path) -> None:
     assert "'nope'" in result.stderr and "known: dw" in result.stderr
 
 
+def test_run_naming_a_paused_source_exits_2_saying_it_is_paused(tmp_path: Path) -> None:
+    config = tmp_path / "newswatch.toml"
+    config.write_text('[[sources]]\nname = "dw"\nurls = ["https://dw.example/a"]\npaused = true\n')
+    result = newswatch("run", "--config", str(config), "--source", "dw", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"newswatch: error: {config}: sources: 'dw': paused = true, not polled"
+    )
+
+
 def _alerts_config(tmp_path: Path, hook_url: str, *, extra: str = "") -> Path:
     config = tmp_path / "newswatch.toml"
     config.write_text(

@@ -167,6 +167,7 @@ def test_list_json_shows_health_from_the_store(config: Path, tmp_path: Path) -> 
         "kind",
         "location",
         "status",
+        "paused",
         "last_run_at",
         "last_success_at",
         "last_error",
@@ -188,6 +189,7 @@ def test_list_json_shows_health_from_the_store(config: Path, tmp_path: Path) -> 
         "kind": "seeds",
         "location": "seeds/",
         "status": "never polled",  # a row exists, but no run has polled it
+        "paused": False,
         "last_run_at": None,
         "last_success_at": None,
         "last_error": None,
@@ -227,3 +229,25 @@ def test_list_table_names_every_source(config: Path, monkeypatch: pytest.MonkeyP
     assert "2 sources" in stdout
     assert "Gazette" in stdout and "https://gazette.test/feed" in stdout
     assert stdout.count("never polled") == 2
+
+
+def test_list_shows_a_paused_source_as_paused_with_its_last_error(
+    config: Path, tmp_path: Path
+) -> None:
+    config.write_text(
+        config.read_text().replace('seeds = "seeds/"', 'seeds = "seeds/"\npaused = true')
+    )
+    engine = open_store(f"sqlite:///{tmp_path / 'newswatch.db'}")
+    with Session(engine) as session:
+        ids = ensure_sources(session=session, sources=[("desk", "seeds", "seeds/")])
+        failed = datetime(2025, 3, 2, 12, tzinfo=UTC)
+        record_source_health(session=session, source_id=ids["desk"], error="no files", when=failed)
+        session.commit()
+    engine.dispose()
+
+    code, stdout, _ = sources(config, "list", "--json")
+
+    gazette, desk = json.loads(stdout)
+    assert code == 0
+    assert (gazette["status"], gazette["paused"]) == ("never polled", False)
+    assert (desk["status"], desk["paused"], desk["last_error"]) == ("paused", True, "no files")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from flows.errors import ConfigError
-from flows.settings import load_settings
+from flows.settings import load_settings, select_sources
 
 GOOD = """
 [database]
@@ -160,3 +160,20 @@ def test_secret_values_never_appear_in_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
         load_settings(write(tmp_path, text), environ={})
     assert "12345" not in str(raised.value)
+
+
+def test_paused_sources_are_left_out_of_every_run_even_one_naming_them(tmp_path: Path) -> None:
+    config = tmp_path / "newswatch.toml"
+    config.write_text(
+        '[[sources]]\nname = "dw"\nurls = ["https://dw.example/a"]\npaused = true\n\n'
+        '[[sources]]\nname = "ap"\nurls = ["https://ap.example/a"]\n'
+    )
+    settings = load_settings(config)
+
+    everything = select_sources(settings, None)
+    named = select_sources(settings, ["dw", "ap"])  # a deployment made before the pause
+
+    assert [s.name for s in everything.sources] == [s.name for s in named.sources] == ["ap"]
+    assert [s.name for s in settings.sources] == ["dw", "ap"]  # still configured
+    with pytest.raises(ConfigError, match="unknown source 'bbc'"):
+        select_sources(settings, ["bbc"])

@@ -108,6 +108,13 @@ def test_the_config_may_come_from_newswatch_config(
     [
         pytest.param("", None, 2, "sources: none configured", id="no sources"),
         pytest.param(
+            '[[sources]]\nname = "dw"\nfeed = "https://e.org/x"\npaused = true\n',
+            None,
+            2,
+            "sources: every one is paused, nothing to schedule",
+            id="every source paused",
+        ),
+        pytest.param(
             '[[sources]]\nname = "dw"\nfeed = "https://e.org/x"\n',
             None,
             2,

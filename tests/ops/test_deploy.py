@@ -76,6 +76,15 @@ def settings_with(tmp_path: Path, sources: list[str], schedule: str = ""):
             [("newswatch every 10m", "every 10m", ("s0", "s1"))],
             id="an interval default",
         ),
+        pytest.param(
+            ['every = "5m"\npaused = true', "", 'every = "5m"'],
+            "",
+            [
+                ("newswatch every 15m", "every 15m", ("s1",)),
+                ("newswatch every 5m", "every 5m", ("s2",)),
+            ],
+            id="a paused source is in none",
+        ),
     ],
 )
 def test_sources_sharing_a_schedule_share_a_deployment(
