@@ -93,9 +93,7 @@ def _health_row(source: SourceSettings, rows: dict[str, Source]) -> Source | Non
     """The store's row for `source`, unless it was polled at another location: a source
     moved in the config starts afresh at its next run (`storage.ensure_sources`)."""
     row = rows.get(source.name)
-    if row is None or (row.kind, row.location) != (source.kind, source.location):
-        return None
-    return row
+    return row if row is not None and row.is_at(source.kind, source.location) else None
 
 
 def _source_view(source: SourceSettings, row: Source | None) -> dict[str, Any]:

@@ -68,7 +68,7 @@ def ensure_sources(*, session: Session, sources: Iterable[tuple[str, str, str]])
         session.execute(insert_ignoring_conflicts(session, table), row)
     rows = session.exec(select(Source).where(col(Source.name).in_(wanted))).all()
     for source in rows:
-        if (source.kind, source.location) != wanted[source.name]:
+        if not source.is_at(*wanted[source.name]):
             _move(source, *wanted[source.name])
             session.add(source)
     return {source.name: source.id for source in rows if source.id is not None}

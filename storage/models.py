@@ -100,6 +100,11 @@ class Source(SQLModel, table=True):
     # is out of date. Cleared by a poll that is not redirected, or a new location.
     moved_to: str | None = Field(default=None, sa_column=Column(Text))
 
+    def is_at(self, kind: str, location: str) -> bool:
+        """Whether this row's health is that of `kind` at `location`: a source the config
+        moved starts afresh there (`storage.ensure_sources`)."""
+        return (self.kind, self.location) == (kind, location)
+
 
 # Articles: the system of record. `canonical_url` and `text_hash` are each unique.
 class Article(SQLModel, table=True):
