@@ -3,6 +3,7 @@
     newswatch sources list [--json]
     newswatch sources add https://example.org/rss.xml [--name NAME] [--every 30m]
     newswatch sources add ./dumps/ --name desk
+    newswatch sources pause dw --reason "feed broken"   (resume, remove: flows.cli_sources_edit)
     newswatch sources try https://example.org/rss.xml [--as feed|sitemap|page] [--limit 5]
     newswatch sources import-opml subscriptions.opml
     newswatch sources export-opml --output feeds.opml
@@ -39,6 +40,7 @@ from flows.cli_common import (
     print_json,
     settings_from,
 )
+from flows.cli_sources_edit import pause_command, remove_command, resume_command
 from flows.configedit import append_sources
 from flows.errors import ConfigError, SourceError
 from flows.opml import OpmlFeed, read_opml, write_opml
@@ -50,7 +52,7 @@ from flows.trial import TriedPage, poll_once, try_source
 from storage import Source, shown_url
 
 sources_app = typer.Typer(
-    help="Sources: health, trying one out, adding one, OPML import and export.",
+    help="Sources: health, trying one out, adding, pausing and removing, OPML import and export.",
     no_args_is_help=True,
 )
 
@@ -355,6 +357,11 @@ def _where(source: SourceSettings, settings: Settings) -> str:
     if source.seeds is None:
         return source.location
     return os.path.normpath(seeds_path(source.seeds, base=settings.base))
+
+
+sources_app.command("pause")(pause_command)
+sources_app.command("resume")(resume_command)
+sources_app.command("remove")(remove_command)
 
 
 @sources_app.command("import-opml")
