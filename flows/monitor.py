@@ -134,12 +134,28 @@ async def monitor(
     """
     freeze_imports()
     redact_request_logs()  # a run's requests and deliveries log no secrets
-    settings = select_sources(load_settings(Path(config_path)), sources)
+    settings = load_settings(Path(config_path))
+    gone = unconfigured(settings, sources)
+    if sources is not None:
+        sources = [name for name in sources if name not in {f.source for f in gone}]
+    settings = select_sources(settings, sources)
     engine = open_store(settings.database.url)
     try:
-        return await _run(settings, engine, ignore_backoff=ignore_backoff)
+        return await _run(settings, engine, ignore_backoff=ignore_backoff, gone=gone)
     finally:
         engine.dispose()
+
+
+def unconfigured(settings: Settings, names: list[str] | None) -> list[Failure]:
+    """A failure for each of `names` the config no longer has: a deployment made before
+    `newswatch sources remove` still names it. The run polls the others, as the CLI
+    refuses a name it does not know before any run starts."""
+    known = {source.name for source in settings.sources}
+    reason = (
+        "named by this schedule but no longer in the config: "
+        "run `newswatch deploy` again, or restart `newswatch serve`"
+    )
+    return [Failure(name, str(settings.path), reason) for name in names or () if name not in known]
 
 
 @cache
@@ -168,10 +184,13 @@ class _Run:
     extract: Extractor = field(init=False)
 
 
-async def _run(settings: Settings, engine: Engine, *, ignore_backoff: bool) -> RunSummary:
+async def _run(
+    settings: Settings, engine: Engine, *, ignore_backoff: bool, gone: list[Failure]
+) -> RunSummary:
     with Session(engine) as session:
         row = start_run(session=session, flow_run_id=str(flow_run.get_id() or "") or None)
     summary = RunSummary(run_id=row.id, started_at=row.started_at, flow_run_id=row.flow_run_id)
+    summary.failures.extend(gone)
     try:
         run = _prepare(settings, engine, summary, ignore_backoff=ignore_backoff)
         await _poll_and_deliver(run)

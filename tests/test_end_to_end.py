@@ -535,6 +535,33 @@ def test_entry_whose_page_failed_for_a_passing_reason_is_fetched_again_from_an_u
     assert third["sources"][0]["unchanged"]  # nothing left to retry: the usual shortcut again
 
 
+def test_a_schedule_naming_a_removed_source_polls_the_others_and_names_the_removed_one(
+    tmp_path: Path, smtp_server: LoopbackSMTPServer, http_server: LoopbackHTTPServer
+) -> None:
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from flows.monitor import monitor
+
+    _, config = desk_of_seeds(tmp_path, smtp_server, http_server)
+    wire = http_server.route("/wire.xml", "never asked for")
+    with config.open("a", encoding="utf-8") as stream:
+        stream.write(f'\n[[sources]]\nname = "wire"\nfeed = "{wire}"\n')
+    removed = CliRunner().invoke(app, ["sources", "remove", "wire", "--config", str(config)])
+    assert removed.exit_code == 0, removed.stderr
+
+    # what a deployment made before the removal calls: `newswatch serve` or `deploy`
+    summary = asyncio.run(monitor(config_path=str(config), sources=["desk", "wire"]))
+
+    assert [report.name for report in summary.sources] == ["desk"]
+    assert summary.totals()["new"] == 1
+    assert [(f.source, f.target) for f in summary.failures] == [("wire", str(config))]
+    assert summary.failures[0].reason.startswith("named by this schedule but no longer in")
+    assert http_server.requests_to("/wire.xml") == []
+
+
 def test_run_of_one_source_polls_only_it_and_names_and_tags_its_tasks_after_it(
     tmp_path: Path, http_server: LoopbackHTTPServer
 ) -> None:
