@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shlex
 from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import Annotated, Any
@@ -103,7 +104,13 @@ def run(
         settings = select_sources(settings, source)
         if paused:
             names = ", ".join(map(repr, paused))
-            raise ConfigError(f"{names}: paused = true, not polled", path=config, key="sources")
+            resume = shlex.join(["newswatch", "sources", "resume", *paused])
+            raise ConfigError(
+                f"{names}: paused = true, not polled"
+                f" (`{resume}` polls {'it' if len(paused) == 1 else 'them'} again)",
+                path=config,
+                key="sources",
+            )
     except ConfigError as error:
         raise fail(str(error), code=2) from None
     try:

@@ -293,6 +293,7 @@ def test_run_naming_a_paused_source_exits_2_saying_it_is_paused(tmp_path: Path) 
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"newswatch: error: {config}: sources: 'dw': paused = true, not polled"
+        " (`newswatch sources resume dw` polls it again)"
     )
 
 
