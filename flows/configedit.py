@@ -33,6 +33,7 @@ from flows.settings import load_settings
 _SOURCES_HEADER = re.compile(r"\s*\[\[\s*sources\s*\]\]\s*(#.*)?")
 _TABLE_HEADER = re.compile(r"\s*\[")  # [table] or [[array]]: where a block ends
 _PAUSED_KEY = re.compile(r"\s*paused\s*=")
+_LINE = re.compile(r"[^\n]*\n|[^\n]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")  # not allowed in a TOML comment
 
 
@@ -65,11 +66,13 @@ def pause_sources(config: Path, names: Sequence[str], *, comment: str = "") -> l
         line = "paused = true" + (f"  # {_CONTROL.sub(' ', comment)}" if comment else "")
         if block.paused_at is not None:  # `paused = false`, or a paused one named twice
             old = lines[block.paused_at]
-            lines[block.paused_at] = old[: len(old) - len(old.lstrip())] + line + block.newline
-        else:
-            if not lines[block.last_key].endswith("\n"):  # the file's last line
-                lines[block.last_key] += block.newline
+            indent, ending = old[: len(old) - len(old.lstrip())], old[len(old.rstrip("\r\n")) :]
+            lines[block.paused_at] = indent + line + ending
+        elif lines[block.last_key].endswith("\n"):
             lines.insert(block.last_key + 1, line + block.newline)
+        else:  # the file's last line, and no newline after it: none after ours either
+            lines[block.last_key] += block.newline
+            lines.append(line)
 
     def expect(source: dict[str, Any]) -> None:
         source["paused"] = True
@@ -82,8 +85,10 @@ def resume_sources(config: Path, names: Sequence[str]) -> list[str]:
     Raises ConfigError as `pause_sources` does."""
 
     def resume(lines: list[str], block: _Block) -> None:
-        if block.paused_at is not None:
-            del lines[block.paused_at]
+        if block.paused_at is None:
+            return
+        if not lines.pop(block.paused_at).endswith("\n") and lines:
+            lines[-1] = lines[-1].rstrip("\r\n")  # the file ended without a newline
 
     def expect(source: dict[str, Any]) -> None:
         source.pop("paused", None)
@@ -157,7 +162,7 @@ def _edit(
             path=config,
             key="sources",
         )
-    lines = text.splitlines(keepends=True)
+    lines = _LINE.findall(text)  # not str.splitlines: TOML lines end at \n alone
     changed: list[str] = []
     for name in dict.fromkeys(names):
         source = sources[known.index(name)]

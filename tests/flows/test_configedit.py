@@ -168,15 +168,19 @@ def test_a_crlf_config_keeps_its_line_endings(tmp_path: Path) -> None:
     assert b"\n" not in config.read_bytes().replace(b"\r\n", b"")
 
 
-def test_a_file_without_a_final_newline_is_paused_on_a_line_of_its_own(tmp_path: Path) -> None:
+def test_a_file_without_a_final_newline_is_paused_on_a_line_of_its_own_and_resumed(
+    tmp_path: Path,
+) -> None:
     config = tmp_path / "newswatch.toml"
     config.write_text('[[sources]]\nname = "a"\nfeed = "https://a.test/rss"')
 
     pause_sources(config, ["a"], comment="why\nnot")
 
     assert config.read_text() == (
-        '[[sources]]\nname = "a"\nfeed = "https://a.test/rss"\npaused = true  # why not\n'
+        '[[sources]]\nname = "a"\nfeed = "https://a.test/rss"\npaused = true  # why not'
     )
+    resume_sources(config, ["a"])
+    assert config.read_text() == '[[sources]]\nname = "a"\nfeed = "https://a.test/rss"'
 
 
 @pytest.mark.parametrize(
