@@ -322,7 +322,7 @@ def _account_polled(run: _Run, polled: Polled) -> tuple[list[ArticleIn], list[Ca
     summary.sources.append(report)
     collected = polled.collected
     if collected is None:
-        report.error = polled.error
+        report.error, report.gone = polled.error, polled.gone
         report.failures += 1
         summary.failures.append(Failure(source.name, source.location, polled.error or ""))
         return [], []
@@ -447,5 +447,6 @@ def _record_health(run: _Run) -> None:
                 when=now,
                 feed=run.feed_states.get(report.name),
                 moved_to=report.moved_to,
+                gone=report.gone,
             )
         session.commit()

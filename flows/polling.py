@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import shlex
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from flows.errors import SourceError, TransientFetchError
+from flows.fetch import StatusError
 from flows.fetcher import Fetcher
 from flows.pipeline import Collected, collect_source, unexpected
 from flows.progress import progress
@@ -30,6 +32,7 @@ from flows.settings import Settings, SourceSettings
 from storage import FeedState
 
 POLL_TASKS = 20
+GONE = 410  # HTTP status: the feed was removed for good (RFC 9110), not just missing
 RETRY_DELAYS = (2.0, 8.0)  # after the fetcher's own quick retries, two slower tries of a source
 
 
@@ -41,6 +44,7 @@ class Polled:
     collected: Collected | None = None
     error: str | None = None
     seconds: float = 0.0
+    gone: bool = False  # it answered 410 Gone: removed for good, says the server
 
 
 def shares(
@@ -158,6 +162,13 @@ async def poll_one(
         raise AssertionError("unreachable")  # pragma: no cover
     except Exception as error:
         reason = str(error) if isinstance(error, SourceError) else unexpected(error)
-        return Polled(source, error=reason, seconds=time.monotonic() - started)
+        gone = isinstance(error, StatusError) and error.status == GONE
+        if gone:
+            name = shlex.quote(source.name)
+            reason += (
+                ": removed for good, says the server; tried again once a day"
+                f" (`newswatch sources pause {name}` or `remove {name}`)"
+            )
+        return Polled(source, error=reason, seconds=time.monotonic() - started, gone=gone)
     finally:
         progress().source_done(source.name)

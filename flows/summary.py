@@ -35,6 +35,7 @@ class SourceReport:
     skipped: str | None = None  # not polled this run, and why (a failing source backing off)
     unchanged: bool = False  # the feed answered 304 or sent the same body: nothing to parse
     moved_to: str | None = None  # a permanent redirect says the config should name this URL
+    gone: bool = False  # it answered 410 Gone: its next attempt is a day away
 
 
 @dataclass

@@ -112,11 +112,13 @@ def record_source_health(
     when: datetime,
     feed: FeedState | None = None,
     moved_to: str | None = None,
+    gone: bool = False,
 ) -> None:
     """Remember the outcome of polling a source; a failure schedules the next attempt.
 
     A success records where the source's permanent redirects led (`moved_to`, None when
-    it was not redirected); a failure leaves what the last success found.
+    it was not redirected); a failure leaves what the last success found. A failure
+    that says the source is `gone` for good (HTTP 410) waits the longest backoff at once.
     """
     source = session.get(Source, source_id)
     if source is None:
@@ -131,7 +133,8 @@ def record_source_health(
     else:
         source.last_error = error
         source.consecutive_failures += 1
-        source.next_attempt_at = when + backoff(source.consecutive_failures)
+        wait = MAX_BACKOFF if gone else backoff(source.consecutive_failures)
+        source.next_attempt_at = when + wait
     if feed is not None:
         source.etag, source.last_modified = feed.etag, feed.last_modified
         source.body_hash = feed.body_hash

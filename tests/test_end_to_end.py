@@ -611,6 +611,33 @@ def test_a_failing_feed_moved_in_the_config_is_polled_at_once_not_after_its_back
     )
 
 
+def test_a_feed_gone_for_good_waits_a_day_and_says_to_pause_or_remove_it(
+    tmp_path: Path, http_server: LoopbackHTTPServer
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    gone = http_server.route("/gone.xml", "this feed was retired", status=410)
+    sources = f'[[sources]]\nname = "wire"\nfeed = "{gone}"\n'
+    config = write_config(
+        tmp_path, sources=sources, smtp_port=free_port(), hook_url=http_server.url("/hook")
+    )
+
+    polled = run_json(config)
+    waiting = run_json(config)
+
+    (wire,) = polled["sources"]
+    assert wire["gone"]
+    assert wire["error"] == (
+        f"{gone}: HTTP 410 Gone: removed for good, says the server; tried again once a day"
+        " (`newswatch sources pause wire` or `remove wire`)"
+    )
+    assert waiting["sources"][0]["skipped"].startswith("backing off after 1 failures")
+    assert len(http_server.requests_to("/gone.xml")) == 1  # no retries, no second poll
+    (listed,) = cli_json("sources", "list", "--config", str(config), "--json")
+    wait = datetime.fromisoformat(listed["next_attempt_at"]) - datetime.now(UTC)
+    assert timedelta(hours=23) < wait <= timedelta(days=1)
+
+
 def test_a_feed_that_moved_for_good_is_read_and_named_until_the_config_follows_it(
     tmp_path: Path, http_server: LoopbackHTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -104,4 +104,20 @@ def test_a_source_gone_for_good_is_not_tried_again(
     polled = poll(SourceSettings(name="gone", feed=url), tmp_path)
 
     assert polled.error is not None and "404" in polled.error
+    assert not polled.gone  # missing, maybe for now: the usual backoff
     assert len(http_server.requests_to("/gone.xml")) == 1
+
+
+def test_a_source_answering_410_is_gone_and_its_error_says_what_to_do(
+    tmp_path: Path, http_server: LoopbackHTTPServer
+) -> None:
+    url = http_server.route("/retired.xml", "retired", status=410)
+
+    polled = poll(SourceSettings(name="Daily World", feed=url), tmp_path)
+
+    assert polled.gone
+    assert polled.error == (
+        f"{url}: HTTP 410 Gone: removed for good, says the server; tried again once a day"
+        " (`newswatch sources pause 'Daily World'` or `remove 'Daily World'`)"
+    )
+    assert len(http_server.requests_to("/retired.xml")) == 1

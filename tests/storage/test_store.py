@@ -165,6 +165,25 @@ def test_backoff_doubles_from_ten_minutes_up_to_a_day(failures: int, wait: timed
     assert backoff(failures) == wait
 
 
+@pytest.mark.parametrize(
+    ("gone", "wait"), [(False, timedelta(minutes=10)), (True, timedelta(days=1))]
+)
+def test_a_source_gone_for_good_waits_the_longest_backoff_from_its_first_failure(
+    engine: Engine, gone: bool, wait: timedelta
+) -> None:
+    failed = datetime(2025, 3, 1, 12, tzinfo=UTC)
+    with Session(engine) as session:
+        (source_id,) = ensure_sources(
+            session=session, sources=[("wire", "feed", "https://x.test/feed")]
+        ).values()
+        record_source_health(
+            session=session, source_id=source_id, error="HTTP 410", when=failed, gone=gone
+        )
+        session.commit()
+        row = source_states(session=session, names=["wire"])["wire"]
+    assert (row.consecutive_failures, row.next_attempt_at) == (1, failed + wait)
+
+
 def test_source_moved_in_the_config_starts_afresh_and_keeps_its_articles(
     engine: Engine,
 ) -> None:
