@@ -135,13 +135,13 @@ async def monitor(
     freeze_imports()
     redact_request_logs()  # a run's requests and deliveries log no secrets
     settings = load_settings(Path(config_path))
-    gone = unconfigured(settings, sources)
+    removed = unconfigured(settings, sources)
     if sources is not None:
-        sources = [name for name in sources if name not in {f.source for f in gone}]
+        sources = [name for name in sources if name not in {f.source for f in removed}]
     settings = select_sources(settings, sources)
     engine = open_store(settings.database.url)
     try:
-        return await _run(settings, engine, ignore_backoff=ignore_backoff, gone=gone)
+        return await _run(settings, engine, ignore_backoff=ignore_backoff, removed=removed)
     finally:
         engine.dispose()
 
@@ -185,12 +185,12 @@ class _Run:
 
 
 async def _run(
-    settings: Settings, engine: Engine, *, ignore_backoff: bool, gone: list[Failure]
+    settings: Settings, engine: Engine, *, ignore_backoff: bool, removed: list[Failure]
 ) -> RunSummary:
     with Session(engine) as session:
         row = start_run(session=session, flow_run_id=str(flow_run.get_id() or "") or None)
     summary = RunSummary(run_id=row.id, started_at=row.started_at, flow_run_id=row.flow_run_id)
-    summary.failures.extend(gone)
+    summary.failures.extend(removed)  # sources a schedule names that the config lost
     try:
         run = _prepare(settings, engine, summary, ignore_backoff=ignore_backoff)
         await _poll_and_deliver(run)
@@ -266,8 +266,9 @@ def _skip_sources_backing_off(
         state = states.get(source.name)
         if state is not None and state.next_attempt_at and state.next_attempt_at > now:
             report = SourceReport(source.name, source.kind)
+            failures = state.consecutive_failures
             report.skipped = (
-                f"backing off after {state.consecutive_failures} failures until "
+                f"backing off after {failures} failure{'s' if failures != 1 else ''} until "
                 f"{state.next_attempt_at.isoformat(timespec='minutes')}: {state.last_error}"
             )
             summary.sources.append(report)

@@ -266,7 +266,7 @@ def test_feed_run_stores_pages_falls_back_on_broken_page_and_recovers_failed_cha
 
     assert second["totals"]["new"] == 0
     broken_again = second["sources"][1]
-    assert broken_again["skipped"].startswith("backing off after 1 failures until ")
+    assert broken_again["skipped"].startswith("backing off after 1 failure until ")
     assert "404" in broken_again["skipped"]
     assert len(http_server.requests_to("/nothing.xml")) == 1  # not polled again yet
     news_again = second["sources"][0]
@@ -598,7 +598,7 @@ def test_a_failing_feed_moved_in_the_config_is_polled_at_once_not_after_its_back
     moved = run_json(config)
 
     assert "404" in failed["sources"][0]["error"]
-    assert waiting["sources"][0]["skipped"].startswith("backing off after 1 failures")
+    assert waiting["sources"][0]["skipped"].startswith("backing off after 1 failure ")
     assert len(http_server.requests_to("/old-feed.xml")) == 1
     (news,) = moved["sources"]
     assert (news["error"], news["skipped"], news["found"]) == (None, None, 4)
@@ -631,7 +631,7 @@ def test_a_feed_gone_for_good_waits_a_day_and_says_to_pause_or_remove_it(
         f"{gone}: HTTP 410 Gone: removed for good, says the server; tried again once a day"
         " (`newswatch sources pause wire` or `remove wire`)"
     )
-    assert waiting["sources"][0]["skipped"].startswith("backing off after 1 failures")
+    assert waiting["sources"][0]["skipped"].startswith("backing off after 1 failure ")
     assert len(http_server.requests_to("/gone.xml")) == 1  # no retries, no second poll
     (listed,) = cli_json("sources", "list", "--config", str(config), "--json")
     wait = datetime.fromisoformat(listed["next_attempt_at"]) - datetime.now(UTC)

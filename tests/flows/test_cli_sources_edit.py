@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from flows.settings import load_settings
 from storage import ArticleIn, add_articles, ensure_sources, open_store, record_source_health
+from tests.flows.test_cli_sources import sources
 
 CONFIG = """# My newswatch config: keep this comment.
 [database]
@@ -36,11 +37,6 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "newswatch.toml"
     path.write_text(CONFIG.format(url=f"sqlite:///{tmp_path / 'newswatch.db'}"), encoding="utf-8")
     return path
-
-
-def sources(config: Path, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, ["sources", args[0], "--config", str(config), *args[1:]])
-    return result.exit_code, result.stdout, result.stderr
 
 
 def statuses(config: Path) -> list[tuple[str, str]]:
