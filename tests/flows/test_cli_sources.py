@@ -35,12 +35,17 @@ SUBSCRIPTIONS = [
 ]
 
 
-@pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, template: str) -> Path:
+    """tmp_path/newswatch.toml from `template`, its store a SQLite file beside it."""
     monkeypatch.delenv("NEWSWATCH_DATABASE_URL", raising=False)
     path = tmp_path / "newswatch.toml"
-    path.write_text(CONFIG.format(url=f"sqlite:///{tmp_path / 'newswatch.db'}"), encoding="utf-8")
+    path.write_text(template.format(url=f"sqlite:///{tmp_path / 'newswatch.db'}"), encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return config_file(tmp_path, monkeypatch, CONFIG)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from flows.settings import load_settings
 from storage import ArticleIn, add_articles, ensure_sources, open_store, record_source_health
-from tests.flows.test_cli_sources import sources
+from tests.flows.test_cli_sources import config_file, sources
 
 CONFIG = """# My newswatch config: keep this comment.
 [database]
@@ -33,10 +33,7 @@ feed = "https://daily.test/world.xml"
 
 @pytest.fixture
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.delenv("NEWSWATCH_DATABASE_URL", raising=False)
-    path = tmp_path / "newswatch.toml"
-    path.write_text(CONFIG.format(url=f"sqlite:///{tmp_path / 'newswatch.db'}"), encoding="utf-8")
-    return path
+    return config_file(tmp_path, monkeypatch, CONFIG)
 
 
 def statuses(config: Path) -> list[tuple[str, str]]:
