@@ -50,7 +50,7 @@ from flows.errors import ConfigError, NewswatchError
 from flows.housekeeping import tidy
 from flows.logs import redact_request_logs
 from flows.settings import DEFAULT_CONFIG, Settings, select_sources
-from flows.summary import moved_note
+from flows.summary import moved_note, quiet_note
 from storage import (
     StoreUnavailable,
     masked_url,
@@ -252,6 +252,9 @@ def _print_summary(summary: Any) -> None:
             out.print(Text.assemble(("skipped ", "yellow"), f"{r.name}: {r.skipped}"))
         if r.moved_to:
             out.print(Text.assemble(("moved ", "yellow"), f"{r.name}: {moved_note(r.moved_to)}"))
+        if r.quiet_since:
+            quiet = quiet_note(r.quiet_since, now=summary.started_at)
+            out.print(Text.assemble(("quiet ", "yellow"), f"{r.name}: {quiet}"))
     for failure in summary.failures[:PRINTED_ROWS]:
         out.print(Text.assemble(("failed ", "yellow"), f"{failure.source}: {failure.reason}"))
     _more(summary.failures, "failure", f"newswatch runs show {summary.run_id}")

@@ -224,12 +224,16 @@ retries = 3                             # on timeouts, dropped connections, 429 
 every = "15m"                           # sources with no schedule of their own (s, m, h, d)
 # cron = "*/15 * * * *"                 # ...or a cron line (UTC) instead of every
 
+[health]
+quiet_after = "7d"                      # a feed listing nothing new this long is called quiet
+
 # Sources: uncomment one or more and edit them. Names are unique.
 
 # [[sources]]
 # name = "dw"
 # feed = "https://rss.dw.com/rdf/rss-en-all"      # RSS, Atom, RDF or JSON Feed
 # every = "10m"                                   # its own interval...
+# quiet_after = "2d"                              # a wire feed: quiet sooner ("off": never)
 
 # [[sources]]
 # name = "example-news"

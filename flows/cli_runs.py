@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -33,7 +34,7 @@ from flows.cli_common import (
     settings_from,
 )
 from flows.settings import DEFAULT_CONFIG
-from flows.summary import moved_note
+from flows.summary import moved_note, quiet_note
 from storage import Run, recent_runs
 
 runs_app = typer.Typer(
@@ -132,7 +133,7 @@ def runs_show(
                 s["new"],
                 s["duplicates"],
                 s["failures"],
-                s.get("error") or s.get("skipped") or _moved(s.get("moved_to")),
+                s.get("error") or s.get("skipped") or _notes(s, started=row.started_at),
             ]
             for s in summary.get("sources", [])
         ],
@@ -167,9 +168,13 @@ def runs_show(
         )
 
 
-def _moved(moved_to: str | None) -> str:
-    """A source's permanent redirect as `runs show` lists it (rows before 0009 have none)."""
-    return moved_note(moved_to) if moved_to else ""
+def _notes(source: dict[str, Any], *, started: datetime) -> str:
+    """What a source that did not fail asks of the user, as `runs show` lists it: where
+    it moved, how long it has been quiet (rows before 0009 and 0010 have neither)."""
+    notes = [moved_note(source["moved_to"])] if source.get("moved_to") else []
+    if source.get("quiet_since"):
+        notes.append(f"quiet: {quiet_note(source['quiet_since'], now=started)}")
+    return "; ".join(notes)
 
 
 def totals_line(totals: dict[str, int]) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -42,14 +43,15 @@ from flows.cli_common import (
 )
 from flows.cli_sources_edit import pause_command, remove_command, resume_command
 from flows.configedit import append_sources
+from flows.durations import format_duration
 from flows.errors import ConfigError, SourceError
 from flows.opml import OpmlFeed, read_opml, write_opml
 from flows.pipeline import Failure
 from flows.seeds import seeds_path
 from flows.settings import DEFAULT_CONFIG, Settings, SourceSettings, problem_in
-from flows.summary import moved_note
+from flows.summary import moved_note, quiet_note
 from flows.trial import TriedPage, poll_once, try_source
-from storage import Source, shown_url
+from storage import Source, shown_url, utcnow
 
 sources_app = typer.Typer(
     help="Sources: health, trying one out, adding, pausing and removing, OPML import and export.",
@@ -67,7 +69,13 @@ def list_sources(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = Fa
     settings = settings_from(config)
     with open_engine(settings) as engine, Session(engine) as session:
         rows = {row.name: row for row in session.exec(select(Source)).all()}
-    views = [_source_view(source, _health_row(source, rows)) for source in settings.sources]
+    now = utcnow()
+    views = [
+        _source_view(
+            source, _health_row(source, rows), quiet_after=settings.quiet_after(source), now=now
+        )
+        for source in settings.sources
+    ]
     if as_json:
         print_json(views)
         return
@@ -80,6 +88,8 @@ def list_sources(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = Fa
             status += f" ({view['consecutive_failures']}x): {view['last_error']}"
         if view["moved_to"]:
             status += f"; {moved_note(view['moved_to'])}"
+        if view["quiet_since"]:
+            status += f": {quiet_note(view['quiet_since'], now=now)}"
         table.add_row(
             Text(view["name"]),
             view["kind"],
@@ -98,15 +108,18 @@ def _health_row(source: SourceSettings, rows: dict[str, Source]) -> Source | Non
     return row if row is not None and row.is_at(source.kind, source.location) else None
 
 
-def _source_view(source: SourceSettings, row: Source | None) -> dict[str, Any]:
+def _source_view(
+    source: SourceSettings, row: Source | None, *, quiet_after: timedelta | None, now: datetime
+) -> dict[str, Any]:
     """One source as printed by `sources list --json`; health fields are null if never polled."""
     polled = row is not None and row.last_run_at is not None
     failures = row.consecutive_failures if row is not None else 0
+    quiet = row.quiet_since(quiet_after, now=now) if row is not None else None
     return {
         "name": source.name,
         "kind": source.kind,
         "location": shown_url(source.location),
-        "status": _status(source, failures=failures, polled=polled),
+        "status": _status(source, failures=failures, polled=polled, quiet=quiet is not None),
         "paused": source.paused,
         "last_run_at": _iso(row.last_run_at if row else None),
         "last_success_at": _iso(row.last_success_at if row else None),
@@ -114,13 +127,18 @@ def _source_view(source: SourceSettings, row: Source | None) -> dict[str, Any]:
         "consecutive_failures": failures,
         "next_attempt_at": _iso(row.next_attempt_at if row else None),
         "moved_to": row.moved_to if row else None,
+        "last_new_at": _iso(row.last_new_at if row else None),
+        "quiet_since": _iso(quiet),
+        "quiet_after": format_duration(quiet_after) if quiet_after else None,
     }
 
 
-def _status(source: SourceSettings, *, failures: int, polled: bool) -> str:
+def _status(source: SourceSettings, *, failures: int, polled: bool, quiet: bool) -> str:
     if source.paused:
         return "paused"
-    return "failing" if failures else ("ok" if polled else "never polled")
+    if failures:
+        return "failing"
+    return ("quiet" if quiet else "ok") if polled else "never polled"
 
 
 def _iso(moment: Any) -> str | None:
@@ -170,11 +188,16 @@ def try_command(
         print_json(trial.to_dict())
         return
     found = counted(trial.found, "entry", "entries")
+    if trial.newest_dated is not None:
+        found += f" (the newest dated {trial.newest_dated:%Y-%m-%d %H:%M} UTC)"
     tried = counted(len(trial.pages), "page")
     where = f"{source.kind} {shown_url(source.location)}"
     out.print(Text(f"{where}: {found} found, {tried} tried; nothing stored, nothing sent"))
     if trial.moved_to:
         out.print(Text(moved_note(trial.moved_to)))
+    stale = _stale_note(trial.newest_dated, limit=settings.quiet_after(source))
+    if stale:
+        out.print(Text(stale), soft_wrap=True)
     if trial.pages:
         out.print(_tried_table(trial.pages))
 
@@ -189,6 +212,18 @@ def _target(settings: Settings, target: str, kind: TargetKind) -> SourceSettings
     if kind is TargetKind.page:
         return SourceSettings(name=TRIED, urls=(target,))
     return SourceSettings.model_validate({"name": TRIED, kind.value: target})
+
+
+def _stale_note(newest: datetime | None, *, limit: timedelta | None) -> str | None:
+    """What a source whose newest entry is older than its quiet limit gives to think
+    about, before it is added or while it is tried; None for a fresh or undated one."""
+    if newest is None or limit is None:
+        return None
+    age = utcnow() - newest
+    if age <= limit:
+        return None
+    dated = f"{newest:%Y-%m-%d} ({counted(age.days, 'day')} ago)"
+    return f"its newest entry is dated {dated}: is the site still updating it?"
 
 
 def _named(message: str, *, source: SourceSettings) -> str:
@@ -296,6 +331,9 @@ def add_source(
             location = block[kind.value] = moved_to
             block["name"] = name or urlsplit(location).hostname or location
             source = _new_source(settings, block)
+        newest = collected.newest_dated(now=utcnow())
+        stale = _stale_note(newest, limit=settings.quiet_after(source))
+        notes += [stale] if stale else []
     try:
         append_sources(config, [block])
     except ConfigError as error:

@@ -47,7 +47,7 @@ from flows.pool import ExtractionPool, start_forkserver
 from flows.progress import progress
 from flows.quoting import quoted
 from flows.settings import Settings, load_settings, select_sources
-from flows.summary import RunSummary, SourceReport
+from flows.summary import RunSummary, SourceReport, quiet_note
 from storage import (
     ArticleIn,
     FeedState,
@@ -203,6 +203,9 @@ async def _run(
         logger.warning("%s: %s", failure.source, failure.reason)
     for report in summary.sources:
         logger.info("%s", source_line(report))
+        if report.quiet_since:
+            quiet = quiet_note(report.quiet_since, now=summary.started_at)
+            logger.warning("%s: quiet, %s", report.name, quiet)
     logger.info("run %s: %s", summary.run_id, summary.totals())
     await publish(summary, engine=engine)
     return summary
@@ -437,11 +440,12 @@ def _record_health(run: _Run) -> None:
     retry = {failure.source for failure in run.summary.failures if failure.retry}
     for name in retry & run.feed_states.keys():
         run.feed_states[name] = FeedState()
+    sources = {source.name: source for source in run.settings.sources}
     with Session(run.engine) as session:
         for report in run.summary.sources:
             if report.skipped:
                 continue
-            record_source_health(
+            row = record_source_health(
                 session=session,
                 source_id=run.source_ids[report.name],
                 error=report.error,
@@ -449,5 +453,9 @@ def _record_health(run: _Run) -> None:
                 feed=run.feed_states.get(report.name),
                 moved_to=report.moved_to,
                 gone=report.gone,
+                fresh=report.found > report.already_stored,
             )
+            after = run.settings.quiet_after(sources[report.name])
+            quiet = row.quiet_since(after, now=now) if row is not None else None
+            report.quiet_since = quiet.isoformat() if quiet else None
         session.commit()

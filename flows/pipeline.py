@@ -87,6 +87,13 @@ class Collected:
     def found(self) -> int:
         return len(self.articles) + len(self.candidates)
 
+    def newest_dated(self, *, now: datetime) -> datetime | None:
+        """The newest date its entries give themselves, None if none is dated; a date more
+        than a day ahead of `now` is a wrong one and left out."""
+        latest = now + timedelta(days=1)
+        dates = [a.published_at for a in self.articles] + [c.published_at for c in self.candidates]
+        return max((date for date in dates if date and date <= latest), default=None)
+
 
 async def collect_source(
     source: SourceSettings,

@@ -81,6 +81,32 @@ class StoriesSettings(_Strict):
         return StoryOptions(threshold=self.threshold, window=timedelta(days=self.window_days))
 
 
+QUIET_OFF = "off"
+
+
+def _check_quiet_after(value: str | None) -> str | None:
+    """`off`, or a duration like `3d` longer than zero; ValueError otherwise."""
+    if value is not None and value != QUIET_OFF:
+        try:
+            check_every(value)
+        except ValueError:
+            raise ValueError('not a duration like 36h or 7d, nor "off"') from None
+    return value
+
+
+class HealthSettings(_Strict):
+    """`[health]`: when a feed or sitemap that answers but lists nothing new is called quiet
+    (`"off"`: never). URL lists and seeds are quiet only by their own `quiet_after`."""
+
+    quiet_after: str = "7d"
+
+    @field_validator("quiet_after")
+    @classmethod
+    def _is_duration(cls, value: str) -> str:
+        _check_quiet_after(value)
+        return value
+
+
 class SourceSettings(_Strict):
     """One `[[sources]]` entry: exactly one of `feed`, `sitemap`, `seeds` or `urls`."""
 
@@ -97,6 +123,14 @@ class SourceSettings(_Strict):
     every: str | None = None
     # Kept in the config, listed, tried, exported; not polled by any run or schedule.
     paused: bool = False
+    # How long it may list nothing new before `sources list` and the run call it quiet:
+    # "36h", "30d", "off"; unset, `[health] quiet_after` for feeds and sitemaps.
+    quiet_after: str | None = None
+
+    @field_validator("quiet_after")
+    @classmethod
+    def _is_quiet_after(cls, value: str | None) -> str | None:
+        return _check_quiet_after(value)
 
     @field_validator("schedule")
     @classmethod
@@ -212,6 +246,7 @@ class Settings(_Strict):
     channels: dict[str, Channel] = {}
     delivery: DeliverySettings = DeliverySettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    health: HealthSettings = HealthSettings()
 
     @property
     def base(self) -> Path:
@@ -225,6 +260,13 @@ class Settings(_Strict):
             return None
         folder = Path(self.delivery.templates).expanduser()
         return folder if folder.is_absolute() else self.base / folder
+
+    def quiet_after(self, source: SourceSettings) -> timedelta | None:
+        """How long `source` may list nothing new before it is called quiet; None: never."""
+        given = source.quiet_after
+        if given is None:
+            given = self.health.quiet_after if source.kind in ("feed", "sitemap") else QUIET_OFF
+        return None if given == QUIET_OFF else parse_duration(given)
 
     def backfill_windows(self) -> dict[str, timedelta | None]:
         """Each source's first-poll window, for `alerts.record_alerts(backfill=...)`."""

@@ -36,6 +36,9 @@ class SourceReport:
     unchanged: bool = False  # the feed answered 304 or sent the same body: nothing to parse
     moved_to: str | None = None  # a permanent redirect says the config should name this URL
     gone: bool = False  # it answered 410 Gone: its next attempt is a day away
+    # It answers but has listed nothing new since then (ISO 8601), longer than its
+    # `quiet_after`: a feed its site stopped updating, most likely.
+    quiet_since: str | None = None
 
 
 @dataclass
@@ -154,6 +157,15 @@ class RunSummary:
             ["source", "now at"],
             [[r.name, shown_url(r.moved_to)] for r in self.sources if r.moved_to],
         )
+        lines += _section(
+            "Sources gone quiet",
+            ["source", "listed"],
+            [
+                [r.name, quiet_note(r.quiet_since, now=self.started_at)]
+                for r in self.sources
+                if r.quiet_since
+            ],
+        )
         lines += _capped_section(
             "Alerts fired",
             ["rule", "title", "channels"],
@@ -184,6 +196,15 @@ class RunSummary:
             ],
         )
         return "\n".join(lines) + "\n"
+
+
+def quiet_note(quiet_since: str, *, now: datetime) -> str:
+    """A quiet source's silence as a run and `sources list` show it: `nothing new since
+    2026-11-01 09:30 UTC (24 days)`."""
+    since = datetime.fromisoformat(quiet_since)
+    days = (now - since).days
+    ago = "under a day" if days < 1 else ("1 day" if days == 1 else f"{days} days")
+    return f"nothing new since {since:%Y-%m-%d %H:%M} UTC ({ago})"
 
 
 def moved_note(moved_to: str) -> str:

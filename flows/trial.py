@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 import httpx
@@ -22,7 +23,7 @@ from flows.fetcher import Fetcher
 from flows.items import Candidate
 from flows.pipeline import Collected, Extracted, Failure, collect_source, fetch_and_extract
 from flows.settings import Settings, SourceSettings
-from storage import ArticleIn, shown_url
+from storage import ArticleIn, shown_url, utcnow
 
 Result = Literal["article", "feed text", "not an article", "failed"]
 SNIPPET = 300  # characters of each article's text in the JSON
@@ -64,6 +65,7 @@ class Trial:
     found: int = 0
     pages: list[TriedPage] = field(default_factory=list)
     moved_to: str | None = None  # where its permanent redirects led
+    newest_dated: datetime | None = None  # the newest date its entries give themselves
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +74,7 @@ class Trial:
             "location": shown_url(self.source.location),
             "moved_to": shown_url(self.moved_to) if self.moved_to else None,
             "found": self.found,
+            "newest_dated": self.newest_dated.isoformat() if self.newest_dated else None,
             "tried": [page.to_dict() for page in self.pages],
         }
 
@@ -98,7 +101,10 @@ async def try_source(
         collected = await collect_source(source, settings=settings, fetcher=fetcher)
         # what it listed: a seed file it could not read counts, as a row of its own
         trial = Trial(
-            source, found=collected.found + len(collected.failures), moved_to=collected.moved_to
+            source,
+            found=collected.found + len(collected.failures),
+            moved_to=collected.moved_to,
+            newest_dated=collected.newest_dated(now=utcnow()),
         )
         ready = collected.articles[:limit]
         trial.pages += [_tried(article.url, Extracted([article]), rules) for article in ready]

@@ -80,6 +80,7 @@ def _move(source: Source, kind: str, location: str) -> None:
     source.last_error = None
     source.consecutive_failures = 0
     source.etag = source.last_modified = source.body_hash = source.moved_to = None
+    source.last_new_at = source.watched_since = None
 
 
 # A failing source is polled less often, never forgotten: 10 min, 20, 40, ... up to a day.
@@ -113,18 +114,23 @@ def record_source_health(
     feed: FeedState | None = None,
     moved_to: str | None = None,
     gone: bool = False,
-) -> None:
+    fresh: bool = False,
+) -> Source | None:
     """Remember the outcome of polling a source; a failure schedules the next attempt.
 
     A success records where the source's permanent redirects led (`moved_to`, None when
-    it was not redirected); a failure leaves what the last success found. A failure
-    that says the source is `gone` for good (HTTP 410) waits the longest backoff at once.
+    it was not redirected) and whether it listed anything not seen before (`fresh`); a
+    failure leaves what the last success found. A failure that says the source is `gone`
+    for good (HTTP 410) waits the longest backoff at once. Returns the updated row.
     """
     source = session.get(Source, source_id)
     if source is None:
-        return
+        return None
     source.last_run_at = when
     if error is None:
+        source.watched_since = source.watched_since or when
+        if fresh:
+            source.last_new_at = when
         source.last_success_at = when
         source.last_error = None
         source.consecutive_failures = 0
@@ -139,6 +145,7 @@ def record_source_health(
         source.etag, source.last_modified = feed.etag, feed.last_modified
         source.body_hash = feed.body_hash
     session.add(source)
+    return source
 
 
 def source_states(*, session: Session, names: Iterable[str]) -> dict[str, Source]:

@@ -8,7 +8,7 @@ one delivery per (alert, channel).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -99,11 +99,26 @@ class Source(SQLModel, table=True):
     # Where the last successful poll's permanent redirects (301, 308) led: the config's URL
     # is out of date. Cleared by a poll that is not redirected, or a new location.
     moved_to: str | None = Field(default=None, sa_column=Column(Text))
+    # A source that answers but brings nothing new has gone quiet (a feed the site stopped
+    # updating, a sitemap frozen by a CMS move): when a poll last listed an entry not seen
+    # before, and since when it has been polled successfully at this location.
+    last_new_at: datetime | None = _when()
+    watched_since: datetime | None = _when()
 
     def is_at(self, kind: str, location: str) -> bool:
         """Whether this row's health is that of `kind` at `location`: a source the config
         moved starts afresh there (`storage.ensure_sources`)."""
         return (self.kind, self.location) == (kind, location)
+
+    def quiet_since(self, after: timedelta | None, *, now: datetime) -> datetime | None:
+        """Since when this source, answering still, has brought nothing new, if that is
+        longer than `after` ago (None: never quiet): when it last listed an entry not seen
+        before or, if it never has, since when it has been watched. None when it is not
+        quiet, or failing (a failure says more than a silence)."""
+        since = self.last_new_at or self.watched_since
+        if after is None or since is None or self.consecutive_failures:
+            return None
+        return since if now - since > after else None
 
 
 # Articles: the system of record. `canonical_url` and `text_hash` are each unique.

@@ -638,6 +638,44 @@ def test_a_feed_gone_for_good_waits_a_day_and_says_to_pause_or_remove_it(
     assert timedelta(hours=23) < wait <= timedelta(days=1)
 
 
+def test_a_feed_listing_nothing_new_for_a_week_is_called_quiet_by_runs_and_sources_list(
+    tmp_path: Path, http_server: LoopbackHTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from flows import cli
+    from storage import Source, open_store
+
+    monkeypatch.setattr(cli.out, "width", 200)
+    feed = serve_feed(http_server)
+    sources = f'[[sources]]\nname = "news"\nfeed = "{feed}"\n{ALL}\n'
+    config = write_config(
+        tmp_path, sources=sources, smtp_port=free_port(), hook_url=http_server.url("/hook")
+    )
+
+    first = run_json(config)
+    # eight days pass; the site never adds to its feed (the same body each poll)
+    last_new = (datetime.now(UTC) - timedelta(days=8)).replace(microsecond=0)
+    engine = open_store(f"sqlite:///{tmp_path / 'newswatch.db'}")
+    with engine.begin() as connection:
+        connection.execute(update(Source).values(last_new_at=last_new))
+    engine.dispose()
+    quiet = run_json(config)
+    printed = CliRunner().invoke(app, ["run", "--config", str(config)])
+    shown = CliRunner().invoke(app, ["runs", "show", str(quiet["run_id"]), "--config", str(config)])
+    (listed,) = cli_json("sources", "list", "--config", str(config), "--json")
+
+    assert (first["totals"]["new"], first["sources"][0]["quiet_since"]) == (3, None)
+    (news,) = quiet["sources"]
+    assert (news["error"], news["new"], news["quiet_since"]) == (None, 0, last_new.isoformat())
+    note = f"nothing new since {last_new:%Y-%m-%d %H:%M} UTC (8 days)"
+    assert f"quiet news: {note}" in printed.stdout
+    assert f"quiet: {note}" in shown.stdout
+    assert (listed["status"], listed["quiet_since"]) == ("quiet", last_new.isoformat())
+
+
 def test_a_feed_that_moved_for_good_is_read_and_named_until_the_config_follows_it(
     tmp_path: Path, http_server: LoopbackHTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -179,6 +179,9 @@ def test_list_json_shows_health_from_the_store(config: Path, tmp_path: Path) -> 
         "consecutive_failures",
         "next_attempt_at",
         "moved_to",
+        "last_new_at",
+        "quiet_since",
+        "quiet_after",
     }
     assert gazette["kind"] == "feed"
     assert gazette["location"] == "https://gazette.test/feed"
@@ -201,6 +204,9 @@ def test_list_json_shows_health_from_the_store(config: Path, tmp_path: Path) -> 
         "consecutive_failures": 0,
         "next_attempt_at": None,
         "moved_to": None,
+        "last_new_at": None,
+        "quiet_since": None,
+        "quiet_after": None,  # seeds are never called quiet unless their block says so
     }
 
 
@@ -223,6 +229,69 @@ def test_list_shows_a_source_moved_in_the_config_as_not_polled_at_its_new_locati
     assert code == 0
     assert (gazette["location"], gazette["status"]) == ("https://gazette.test/feed", "never polled")
     assert (gazette["last_error"], gazette["next_attempt_at"]) == (None, None)
+
+
+def test_list_calls_a_feed_quiet_after_a_week_with_nothing_new_but_not_seeds(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows import cli
+
+    now = datetime.now(UTC)
+    last_new = (now - timedelta(days=10)).replace(microsecond=0)
+    engine = open_store(f"sqlite:///{tmp_path / 'newswatch.db'}")
+    with Session(engine) as session:
+        ids = ensure_sources(
+            session=session,
+            sources=[("Gazette", "feed", "https://gazette.test/feed"), ("desk", "seeds", "seeds/")],
+        )
+        for name in ids:  # both polled for a month; the feed last listed something new 10 days ago
+            health = {"session": session, "source_id": ids[name], "error": None}
+            record_source_health(**health, when=now - timedelta(days=30))
+            record_source_health(**health, when=last_new, fresh=name == "Gazette")
+            record_source_health(**health, when=now - timedelta(hours=1))
+        session.commit()
+    engine.dispose()
+
+    code, stdout, _ = sources(config, "list", "--json")
+    gazette, desk = json.loads(stdout)
+    monkeypatch.setattr(cli.out, "width", 200)
+    _, table, _ = sources(config, "list")
+
+    assert code == 0
+    assert (gazette["status"], gazette["quiet_after"]) == ("quiet", "7d")
+    assert gazette["quiet_since"] == gazette["last_new_at"] == last_new.isoformat()
+    assert (desk["status"], desk["quiet_since"], desk["quiet_after"]) == ("ok", None, None)
+    assert f"quiet: nothing new since {last_new:%Y-%m-%d %H:%M} UTC (10 days)" in table
+
+
+@pytest.mark.parametrize(
+    ("setting", "status"),
+    [
+        ('[health]\nquiet_after = "30d"\n', "ok"),
+        ('[health]\nquiet_after = "off"\n', "ok"),
+        ('[health]\nquiet_after = "2d"\n', "quiet"),
+    ],
+)
+def test_list_quiet_follows_the_health_setting(
+    config: Path, tmp_path: Path, setting: str, status: str
+) -> None:
+    config.write_text(setting + config.read_text(encoding="utf-8"), encoding="utf-8")
+    now = datetime.now(UTC)
+    engine = open_store(f"sqlite:///{tmp_path / 'newswatch.db'}")
+    with Session(engine) as session:
+        ids = ensure_sources(
+            session=session, sources=[("Gazette", "feed", "https://gazette.test/feed")]
+        )
+        health = {"session": session, "source_id": ids["Gazette"], "error": None}
+        record_source_health(**health, when=now - timedelta(days=10), fresh=True)
+        record_source_health(**health, when=now - timedelta(hours=1))
+        session.commit()
+    engine.dispose()
+
+    code, stdout, _ = sources(config, "list", "--json")
+
+    assert code == 0
+    assert json.loads(stdout)[0]["status"] == status
 
 
 def test_list_table_names_every_source(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,14 @@ from flows.errors import FetchError
 from flows.fetch import FetchOptions
 from flows.fetcher import Fetcher
 from flows.items import Candidate
-from flows.pipeline import batches, collect_source, fetch_and_extract, store_and_match, unseen
+from flows.pipeline import (
+    Collected,
+    batches,
+    collect_source,
+    fetch_and_extract,
+    store_and_match,
+    unseen,
+)
 from flows.settings import Settings, SourceSettings
 from storage import ArticleIn, ensure_sources
 from tests.servers import LoopbackHTTPServer
@@ -368,3 +376,30 @@ def test_later_batches_of_a_run_reuse_the_rule_gates_the_first_one_registered(
     assert reads == []
     assert first.gates is not None and set(first.gates) == {"launchers"}
     assert [fired.rule for fired in first.fired + second.fired] == ["launchers", "launchers"]
+
+
+def test_newest_dated_entry_leaves_out_undated_ones_and_dates_more_than_a_day_ahead() -> None:
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    dated = [None, now - timedelta(days=3), now + timedelta(hours=20), now + timedelta(days=2)]
+    collected = Collected(
+        "wire",
+        candidates=[
+            Candidate(url=f"https://x.test/{n}", source="wire", published_at=when)
+            for n, when in enumerate(dated)
+        ],
+        articles=[
+            ArticleIn(
+                url="https://x.test/seed",
+                title="Seed",
+                text="A seed article.",
+                source="wire",
+                origin="seed",
+                published_at=now - timedelta(days=1),
+            )
+        ],
+    )
+
+    assert collected.newest_dated(now=now) == now + timedelta(hours=20)  # a time zone's slip
+    assert Collected("empty").newest_dated(now=now) is None
+    undated = Collected("undated", candidates=[Candidate(url="https://x.test/u", source="u")])
+    assert undated.newest_dated(now=now) is None

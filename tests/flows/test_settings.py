@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -123,6 +124,16 @@ def test_smtp_password_comes_from_the_environment_when_a_username_is_set(tmp_pat
             "stories.window_days",
             "greater than 0",
         ),
+        (
+            ('name = "dw"', 'name = "dw"\nquiet_after = "a week"'),
+            "sources[1].quiet_after",
+            'not a duration like 36h or 7d, nor "off"',
+        ),
+        (
+            ("[fetch]", '[health]\nquiet_after = "0d"\n\n[fetch]'),
+            "health.quiet_after",
+            'not a duration like 36h or 7d, nor "off"',
+        ),
     ],
 )
 def test_invalid_config_is_one_line_naming_file_key_and_problem(
@@ -177,3 +188,30 @@ def test_paused_sources_are_left_out_of_every_run_even_one_naming_them(tmp_path:
     assert [s.name for s in settings.sources] == ["dw", "ap"]  # still configured
     with pytest.raises(ConfigError, match="unknown source 'bbc'"):
         select_sources(settings, ["bbc"])
+
+
+def test_feeds_and_sitemaps_go_quiet_after_the_health_default_other_sources_only_if_told(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "newswatch.toml"
+    config.write_text(
+        '[health]\nquiet_after = "3d"\n\n'
+        '[[sources]]\nname = "feed"\nfeed = "https://dw.example/rss"\n\n'
+        '[[sources]]\nname = "map"\nsitemap = "https://dw.example/sitemap.xml"\n\n'
+        '[[sources]]\nname = "blog"\nfeed = "https://blog.example/rss"\nquiet_after = "30d"\n\n'
+        '[[sources]]\nname = "wire"\nfeed = "https://wire.example/rss"\nquiet_after = "off"\n\n'
+        '[[sources]]\nname = "list"\nurls = ["https://dw.example/a"]\n\n'
+        '[[sources]]\nname = "desk"\nseeds = "dumps/"\nquiet_after = "36h"\n'
+    )
+    settings = load_settings(config)
+
+    limits = {source.name: settings.quiet_after(source) for source in settings.sources}
+
+    assert limits == {
+        "feed": timedelta(days=3),
+        "map": timedelta(days=3),
+        "blog": timedelta(days=30),
+        "wire": None,
+        "list": None,  # a URL list lists the same URLs for ever: never quiet by default
+        "desk": timedelta(hours=36),
+    }

@@ -5,6 +5,8 @@ a source appended to the config once a poll shows it answers."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -22,10 +24,13 @@ capital, officials said, in the largest parade in a decade.</p><p>Foreign observ
 invited for the first time and counted more than forty vehicles.</p></article></body></html>"""
 
 
-def item(url: str, title: str, description: str = "") -> str:
+PUBLISHED = (datetime.now(UTC) - timedelta(days=1)).replace(hour=10, minute=0, second=0)
+
+
+def item(url: str, title: str, description: str = "", published: datetime = PUBLISHED) -> str:
     return (
         f"<item><title>{title}</title><link>{url}</link><guid>{url}</guid>"
-        f"<pubDate>Sun, 02 Mar 2025 10:00:00 GMT</pubDate>"
+        f"<pubDate>{format_datetime(published, usegmt=True)}</pubDate>"
         f"<description>{description}</description></item>"
     )
 
@@ -108,7 +113,7 @@ def test_a_configured_feed_shows_what_each_page_would_become_and_the_rules_it_fi
     article, pdf, gone, gone_bare = trial["tried"]
     assert article["title"] == "Launchers on parade" and article["author"] == "Ana Ruiz"
     assert article["rules"] == ["launchers"] and article["words"] > 30
-    assert article["published_at"].startswith("2025-03-02")
+    assert article["published_at"].startswith(f"{PUBLISHED:%Y-%m-%d}")
     # why, without the URL the row shows already
     assert (pdf["reason"], pdf["words"]) == ("PDF document", 0)
     assert gone["reason"] == "HTTP 404 Not Found" and gone["text"].startswith("A dry spring")
@@ -186,10 +191,13 @@ def test_the_table_shows_each_page_with_its_result_and_why(config: Path) -> None
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].endswith(": 4 entries found, 4 pages tried; nothing stored, nothing sent")
+    assert lines[0].endswith(
+        f": 4 entries (the newest dated {PUBLISHED:%Y-%m-%d %H:%M} UTC) found, 4 pages tried;"
+        " nothing stored, nothing sent"
+    )
     assert any(line.split()[:1] == ["article"] and "launchers" in line for line in lines)
     assert any(line.lstrip().startswith("not an article") for line in lines)
-    assert any("2025-03-02 · Ana Ruiz" in line for line in lines)
+    assert any(f"{PUBLISHED:%Y-%m-%d} · Ana Ruiz" in line for line in lines)
 
 
 def write_seeds(folder: Path) -> Path:
@@ -455,3 +463,31 @@ def test_try_says_where_a_source_moved_permanently(config: Path, site: LoopbackH
     trial = tried(config, old, "--limit", "1")
 
     assert (trial["found"], trial["moved_to"]) == (4, site.url("/feed.xml"))
+
+
+def test_try_and_add_ask_about_a_feed_whose_newest_entry_is_older_than_its_quiet_limit(
+    config: Path, site: LoopbackHTTPServer
+) -> None:
+    old = datetime(2024, 3, 1, 9, tzinfo=UTC)
+    entries = item(site.url("/a/1"), "Launchers on parade", published=old) + item(
+        site.url("/a/report"), "The annual report", published=old - timedelta(days=3)
+    )
+    stale = site.route(
+        "/stale.xml",
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Old</title>{entries}'
+        "</channel></rss>",
+        content_type="application/rss+xml",
+    )
+    age = (datetime.now(UTC) - old).days
+    question = (
+        f"its newest entry is dated 2024-03-01 ({age} days ago): is the site still updating it?"
+    )
+
+    trial = tried(config, stale)
+    shown = CliRunner().invoke(app, ["sources", "try", stale, "--config", str(config)])
+    code, stdout, _ = add(config, stale, "--name", "old")
+
+    assert trial["newest_dated"] == old.isoformat()
+    assert question in shown.stdout
+    assert code == 0  # added all the same: the user may know better
+    assert stdout.splitlines() == [f"added old: feed {stale}, 2 entries in it now", question]

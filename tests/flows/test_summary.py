@@ -3,6 +3,8 @@ alerts table show their first rows and say where the rest are."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from alerts import Fired
 from flows.artifacts import ARTIFACT_ROWS, alerts_table, source_line
 from flows.pipeline import Failure
@@ -82,3 +84,22 @@ def test_a_source_that_moved_for_good_is_named_with_its_new_home_in_markdown_and
         "; moved permanently to https://new.test/rss: update the config"
     )
     assert "moved" not in source_line(summary.sources[1])
+
+
+def test_a_quiet_source_is_listed_with_its_silence_in_markdown() -> None:
+    started = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    summary = RunSummary(run_id=7, started_at=started)
+    summary.sources = [
+        SourceReport("wire", "feed", quiet_since=(started - timedelta(days=9)).isoformat()),
+        SourceReport("blog", "feed", quiet_since=(started - timedelta(hours=30)).isoformat()),
+        SourceReport("desk", "seeds", found=1),
+    ]
+
+    markdown = summary.to_markdown()
+
+    assert (
+        "## Sources gone quiet\n\n| source | listed |\n|---|---|\n"
+        "| wire | nothing new since 2026-11-16 12:00 UTC (9 days) |\n"
+        "| blog | nothing new since 2026-11-24 06:00 UTC (1 day) |"
+    ) in markdown
+    assert "desk |" not in markdown.split("## Sources gone quiet")[1]

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
-from storage import make_engine, open_store
+from storage import (
+    ArticleIn,
+    add_articles,
+    ensure_sources,
+    make_engine,
+    open_store,
+    record_source_health,
+    source_states,
+)
 from storage.migrate import (
     current_revision,
     downgrade,
@@ -65,3 +74,33 @@ def test_open_store_on_a_current_schema_changes_nothing(database_url: str) -> No
     second = open_store(database_url)
     assert current_revision(second) == before
     second.dispose()
+
+
+def test_quiet_migration_dates_each_source_by_its_newest_stored_article(engine: Engine) -> None:
+    fetched = datetime(2025, 3, 1, 12, tzinfo=UTC)
+    with Session(engine) as session:
+        ids = ensure_sources(
+            session=session, sources=[("dw", "feed", "https://x.test/feed"), ("idle", "feed", "u")]
+        )
+        for day, url in enumerate(["https://x.test/a", "https://x.test/b"]):
+            article = ArticleIn(
+                url=url,
+                title="A title",
+                text=f"Article {url} as stored before the migration.",
+                source="dw",
+                origin="page",
+            )
+            now = fetched + timedelta(days=day)
+            add_articles(session=session, articles=[article], source_ids=ids, run_id=None, now=now)
+        record_source_health(session=session, source_id=ids["dw"], error=None, when=fetched)
+        session.commit()
+        created = source_states(session=session, names=["dw"])["dw"].created_at
+    downgrade(engine, revision="0009_source_moved")
+    upgrade(engine)
+    with Session(engine) as session:
+        rows = source_states(session=session, names=["dw", "idle"])
+    assert (rows["dw"].last_new_at, rows["dw"].watched_since) == (
+        fetched + timedelta(days=1),
+        created,
+    )
+    assert (rows["idle"].last_new_at, rows["idle"].watched_since) == (None, None)  # never polled

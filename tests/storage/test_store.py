@@ -17,6 +17,7 @@ from storage import (
     ArticleIn,
     ArticleVersion,
     FeedState,
+    Source,
     StoreUnavailable,
     add_articles,
     backoff,
@@ -215,7 +216,40 @@ def test_source_moved_in_the_config_starts_afresh_and_keeps_its_articles(
     assert (row.consecutive_failures, row.next_attempt_at, row.last_error) == (0, None, None)
     assert (row.last_run_at, row.last_success_at) == (None, None)
     assert (row.etag, row.last_modified, row.body_hash) == (None, None, None)
+    assert (row.last_new_at, row.watched_since) == (None, None)  # quiet counts from its move
     assert owner is not None and owner.source_id == source_id
+
+
+def test_source_is_quiet_once_its_polls_list_nothing_new_for_longer_than_its_limit(
+    engine: Engine,
+) -> None:
+    start = datetime(2025, 3, 1, 12, tzinfo=UTC)
+    week = timedelta(days=7)
+    with Session(engine) as session:
+        (source_id,) = ensure_sources(session=session, sources=[("dw", "feed", "u")]).values()
+
+        def poll(day: int, *, fresh: bool = False, error: str | None = None) -> Source:
+            when = start + timedelta(days=day)
+            row = record_source_health(
+                session=session, source_id=source_id, error=error, when=when, fresh=fresh
+            )
+            session.commit()
+            assert row is not None
+            return source_states(session=session, names=["dw"])["dw"]
+
+        first = poll(0)  # nothing new from its first poll on: watched since then
+        assert (first.watched_since, first.last_new_at) == (start, None)
+        assert first.quiet_since(week, now=start + timedelta(days=7)) is None  # not longer
+        assert first.quiet_since(week, now=start + timedelta(days=8)) == start
+        fresh = poll(3, fresh=True)
+        assert (fresh.watched_since, fresh.last_new_at) == (start, start + timedelta(days=3))
+        assert fresh.quiet_since(week, now=start + timedelta(days=8)) is None
+        stale = poll(11)  # a poll with nothing new leaves last_new_at where it was
+        assert stale.quiet_since(week, now=start + timedelta(days=11)) == start + timedelta(days=3)
+        assert stale.quiet_since(None, now=start + timedelta(days=11)) is None  # "off"
+        failing = poll(12, error="HTTP 503")  # a failure says more than a silence
+        assert failing.quiet_since(week, now=start + timedelta(days=12)) is None
+        assert failing.last_new_at == start + timedelta(days=3)
 
 
 def test_failing_source_is_retried_later_and_success_resets_its_health(engine: Engine) -> None:
