@@ -1,6 +1,6 @@
 """`newswatch sources`: see configured sources' health, move feeds in and out as OPML.
 
-    newswatch sources list [--json]
+    newswatch sources list [--status failing --status quiet] [--json]
     newswatch sources add https://example.org/rss.xml [--name NAME] [--every 30m]
     newswatch sources add ./dumps/ --name desk
     newswatch sources pause dw --reason "feed broken"   (resume, remove: flows.cli_sources_edit)
@@ -59,11 +59,32 @@ sources_app = typer.Typer(
 )
 
 
+class SourceStatus(StrEnum):
+    """A source's health as `sources list` shows it."""
+
+    ok = "ok"
+    quiet = "quiet"
+    failing = "failing"
+    paused = "paused"
+    never_polled = "never polled"
+
+
 @sources_app.command("list")
-def list_sources(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) -> None:
+def list_sources(
+    statuses: Annotated[
+        list[SourceStatus] | None,
+        typer.Option(
+            "--status",
+            help="Only sources in this state; repeat it for several (--status failing "
+            "--status quiet: those needing a look).",
+        ),
+    ] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonOption = False,
+) -> None:
     """Each configured source with its kind, location and polling health.
 
-    Example: newswatch sources list --json
+    Examples: newswatch sources list --json; newswatch sources list --status failing --status quiet
     """
 
     settings = settings_from(config)
@@ -76,10 +97,13 @@ def list_sources(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = Fa
         )
         for source in settings.sources
     ]
+    if statuses:
+        views = [view for view in views if view["status"] in statuses]
     if as_json:
         print_json(views)
         return
-    table = Table(title=counted(len(views), "source"))
+    wanted = f" {' or '.join(statuses)}" if statuses else ""
+    table = Table(title=f"{counted(len(views), 'source')}{wanted}")
     for column in ("source", "kind", "location", "status", "last success", "next attempt"):
         table.add_column(column, overflow="fold")
     for view in views:

@@ -231,26 +231,33 @@ def test_list_shows_a_source_moved_in_the_config_as_not_polled_at_its_new_locati
     assert (gazette["last_error"], gazette["next_attempt_at"]) == (None, None)
 
 
-def test_list_calls_a_feed_quiet_after_a_week_with_nothing_new_but_not_seeds(
-    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from flows import cli
-
+def a_month_of_polls(folder: Path) -> datetime:
+    """Gazette (a feed) and desk (seeds) polled for a month, the feed listing something
+    new last 10 days ago (returned), the seeds never."""
     now = datetime.now(UTC)
     last_new = (now - timedelta(days=10)).replace(microsecond=0)
-    engine = open_store(f"sqlite:///{tmp_path / 'newswatch.db'}")
+    engine = open_store(f"sqlite:///{folder / 'newswatch.db'}")
     with Session(engine) as session:
         ids = ensure_sources(
             session=session,
             sources=[("Gazette", "feed", "https://gazette.test/feed"), ("desk", "seeds", "seeds/")],
         )
-        for name in ids:  # both polled for a month; the feed last listed something new 10 days ago
+        for name in ids:
             health = {"session": session, "source_id": ids[name], "error": None}
             record_source_health(**health, when=now - timedelta(days=30))
             record_source_health(**health, when=last_new, fresh=name == "Gazette")
             record_source_health(**health, when=now - timedelta(hours=1))
         session.commit()
     engine.dispose()
+    return last_new
+
+
+def test_list_calls_a_feed_quiet_after_a_week_with_nothing_new_but_not_seeds(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows import cli
+
+    last_new = a_month_of_polls(tmp_path)
 
     code, stdout, _ = sources(config, "list", "--json")
     gazette, desk = json.loads(stdout)
@@ -262,6 +269,25 @@ def test_list_calls_a_feed_quiet_after_a_week_with_nothing_new_but_not_seeds(
     assert gazette["quiet_since"] == gazette["last_new_at"] == last_new.isoformat()
     assert (desk["status"], desk["quiet_since"], desk["quiet_after"]) == ("ok", None, None)
     assert f"quiet: nothing new since {last_new:%Y-%m-%d %H:%M} UTC (10 days)" in table
+
+
+def test_list_status_shows_only_the_sources_in_the_states_asked_for(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows import cli
+
+    a_month_of_polls(tmp_path)
+    monkeypatch.setattr(cli.out, "width", 200)
+
+    _, quiet, _ = sources(config, "list", "--status", "quiet", "--json")
+    _, either, _ = sources(config, "list", "--status", "ok", "--status", "failing", "--json")
+    _, table, _ = sources(config, "list", "--status", "quiet", "--status", "failing")
+    code, _, stderr = sources(config, "list", "--status", "sleepy")
+
+    assert [view["name"] for view in json.loads(quiet)] == ["Gazette"]
+    assert [view["name"] for view in json.loads(either)] == ["desk"]
+    assert "1 source quiet or failing" in table and "desk" not in table
+    assert code == 2 and "sleepy" in stderr
 
 
 @pytest.mark.parametrize(
