@@ -110,10 +110,10 @@ def list_sources(
         status = view["status"]
         if view["consecutive_failures"]:
             status += f" ({view['consecutive_failures']}x): {view['last_error']}"
-        if view["moved_to"]:
-            status += f"; {moved_note(view['moved_to'])}"
         if view["quiet_since"]:
             status += f": {quiet_note(view['quiet_since'], now=now)}"
+        if view["moved_to"]:
+            status += f"; {moved_note(view['moved_to'])}"
         table.add_row(
             Text(view["name"]),
             view["kind"],
@@ -138,7 +138,9 @@ def _source_view(
     """One source as printed by `sources list --json`; health fields are null if never polled."""
     polled = row is not None and row.last_run_at is not None
     failures = row.consecutive_failures if row is not None else 0
-    quiet = row.quiet_since(quiet_after, now=now) if row is not None else None
+    quiet = None  # a paused source is not polled: its silence says nothing
+    if row is not None and not source.paused:
+        quiet = row.quiet_since(quiet_after, now=now)
     return {
         "name": source.name,
         "kind": source.kind,

@@ -433,9 +433,10 @@ def _account(stored: StoredBatch, summary: RunSummary) -> None:
 
 
 def _record_health(run: _Run) -> None:
-    """Each polled source's health; a feed with entries that failed for a passing reason
-    forgets its validators, so the next poll parses it again even if it is unchanged
-    (entries stored meanwhile cost nothing: `unseen` skips them)."""
+    """Each polled source's health, and whether it has gone quiet (its report's
+    `quiet_since`); a feed with entries that failed for a passing reason forgets its
+    validators, so the next poll parses it again even if it is unchanged (entries stored
+    meanwhile cost nothing: `unseen` skips them)."""
     now = utcnow()
     retry = {failure.source for failure in run.summary.failures if failure.retry}
     for name in retry & run.feed_states.keys():

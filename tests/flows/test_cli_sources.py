@@ -271,6 +271,19 @@ def test_list_calls_a_feed_quiet_after_a_week_with_nothing_new_but_not_seeds(
     assert f"quiet: nothing new since {last_new:%Y-%m-%d %H:%M} UTC (10 days)" in table
 
 
+def test_list_calls_a_paused_source_paused_never_quiet(config: Path, tmp_path: Path) -> None:
+    config.write_text(
+        config.read_text().replace("# the local paper", "# the local paper\npaused = true")
+    )
+    a_month_of_polls(tmp_path)
+
+    code, stdout, _ = sources(config, "list", "--json")
+
+    gazette = json.loads(stdout)[0]
+    assert code == 0
+    assert (gazette["status"], gazette["quiet_since"]) == ("paused", None)
+
+
 def test_list_status_shows_only_the_sources_in_the_states_asked_for(
     config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
