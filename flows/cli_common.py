@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from flows.errors import ConfigError
 from flows.settings import Settings, load_settings
+from flows.summary import counted as counted  # the CLI's commands import it from here
 from storage import StoreUnavailable, open_store
 
 out = Console()
@@ -44,11 +45,6 @@ UntilOption = Annotated[
     ),
 ]
 LimitOption = Annotated[int, typer.Option(min=1, max=1000, help="At most this many rows.")]
-
-
-def counted(number: int, singular: str, plural: str | None = None) -> str:
-    """`1 alert`, `2 alerts`; `plural` where adding an s is wrong (`2 stories`)."""
-    return f"{number} {singular if number == 1 else plural or singular + 's'}"
 
 
 def minutes(value: datetime | str | None) -> str:

@@ -47,7 +47,7 @@ from flows.pool import ExtractionPool, start_forkserver
 from flows.progress import progress
 from flows.quoting import quoted
 from flows.settings import Settings, load_settings, select_sources
-from flows.summary import RunSummary, SourceReport, quiet_note
+from flows.summary import RunSummary, SourceReport, counted, quiet_note
 from storage import (
     ArticleIn,
     FeedState,
@@ -269,9 +269,9 @@ def _skip_sources_backing_off(
         state = states.get(source.name)
         if state is not None and state.next_attempt_at and state.next_attempt_at > now:
             report = SourceReport(source.name, source.kind)
-            failures = state.consecutive_failures
+            failures = counted(state.consecutive_failures, "failure")
             report.skipped = (
-                f"backing off after {failures} failure{'s' if failures != 1 else ''} until "
+                f"backing off after {failures} until "
                 f"{state.next_attempt_at.isoformat(timespec='minutes')}: {state.last_error}"
             )
             summary.sources.append(report)

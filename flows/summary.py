@@ -198,12 +198,17 @@ class RunSummary:
         return "\n".join(lines) + "\n"
 
 
+def counted(number: int, singular: str, plural: str | None = None) -> str:
+    """`1 alert`, `2 alerts`; `plural` where adding an s is wrong (`2 stories`)."""
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
+
+
 def quiet_note(quiet_since: str, *, now: datetime) -> str:
     """A quiet source's silence as a run and `sources list` show it: `nothing new since
     2026-11-01 09:30 UTC (24 days)`."""
     since = datetime.fromisoformat(quiet_since)
     days = (now - since).days
-    ago = "under a day" if days < 1 else ("1 day" if days == 1 else f"{days} days")
+    ago = "under a day" if days < 1 else counted(days, "day")
     return f"nothing new since {since:%Y-%m-%d %H:%M} UTC ({ago})"
 
 
